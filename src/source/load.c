@@ -1,0 +1,710 @@
+/*
+ * From a commit to the endpoint model: the manifests of a tree, the
+ * path callback the spec loader checks local paths with, content ids and
+ * automatic versions, touched endpoints, and the narrowed two-commit load
+ * an offline plan uses.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <git2.h>
+
+#include "amlops/err.h"
+#include "amlops/log.h"
+#include "amlops/source.h"
+#include "amlops/util.h"
+#include "source/source_int.h"
+
+/* Folders with more manifests than this are not read for a neighbour. */
+#define SIBLINGS_MAX 64
+/* Symlinks followed inside the repository before giving up. */
+#define LINKS_MAX 8
+
+struct walk_ctx {
+	const struct amlops_source_config *cfg;
+	char **v;
+	size_t n, cap;
+};
+
+static int
+walk_cb(const char *root, const git_tree_entry *e, void *payload)
+{
+	struct walk_ctx *w = payload;
+	const char *name = git_tree_entry_name(e);
+	char *path;
+
+	if (git_tree_entry_type(e) != GIT_OBJECT_BLOB ||
+	    git_tree_entry_filemode(e) == GIT_FILEMODE_LINK ||
+	    !amlops_source_is_yaml(name))
+		return 0;
+	path = amlops_xasprintf("%s%s", root, name);
+	if (amlops_source_config_selects(w->cfg, path))
+		amlops_source_paths_push(&w->v, &w->n, &w->cap, path);
+	else
+		free(path);
+	return 0;
+}
+
+static int
+tree_manifests(char ***out, size_t *n, git_tree *tree,
+    const struct amlops_source_config *cfg)
+{
+	struct walk_ctx w = {cfg, NULL, 0, 0};
+
+	*out = NULL;
+	*n = 0;
+	if (!tree)
+		return 0;
+	if (git_tree_walk(tree, GIT_TREEWALK_PRE, walk_cb, &w) < 0) {
+		amlops_source_paths_free(w.v, w.n);
+		return amlops_source_git_fail(
+		    AMLOPS_ERROR, "cannot list the commit tree");
+	}
+	amlops_source_paths_sort_uniq(w.v, &w.n);
+	*out = w.v;
+	*n = w.n;
+	return 0;
+}
+
+int
+amlops_source_manifests(char ***out, size_t *n, struct amlops_source *src,
+    const char *commit, const struct amlops_source_config *cfg)
+{
+	git_tree *tree = NULL;
+	int error;
+
+	*out = NULL;
+	*n = 0;
+	if ((error = amlops_source_lookup_tree(&tree, src, commit)) < 0)
+		return error;
+	error = tree_manifests(out, n, tree, cfg);
+	git_tree_free(tree);
+	return error;
+}
+
+/*
+ * Normalises "a/./b/../c" into "a/c"; NULL when it climbs out of the
+ * root.
+ */
+static char *
+normalize(const char *path)
+{
+	char *copy = amlops_xstrdup(path), *out, *tok, *save = NULL;
+	size_t len = 0;
+
+	out = amlops_xcalloc(1, strlen(path) + 2);
+	for (tok = strtok_r(copy, "/", &save); tok;
+	     tok = strtok_r(NULL, "/", &save)) {
+		if (!strcmp(tok, "."))
+			continue;
+		if (!strcmp(tok, "..")) {
+			if (len == 0) {
+				free(copy);
+				free(out);
+				return NULL;
+			}
+			while (len > 0 && out[len - 1] != '/')
+				len--;
+			if (len > 0)
+				len--;
+			out[len] = '\0';
+			continue;
+		}
+		if (len > 0)
+			out[len++] = '/';
+		memcpy(out + len, tok, strlen(tok));
+		len += strlen(tok);
+		out[len] = '\0';
+	}
+	free(copy);
+	return out;
+}
+
+struct kind_ctx {
+	git_repository *repo;
+	git_tree *root;
+};
+
+static enum amlops_path_kind kind_at(
+    struct kind_ctx *k, const char *path, int depth);
+
+/* The entry `link` at `dir`/... is a symlink: follow it, then `rest`. */
+static enum amlops_path_kind
+follow_link(struct kind_ctx *k, const git_tree_entry *link, const char *dir,
+    const char *rest, int depth)
+{
+	git_blob *blob = NULL;
+	enum amlops_path_kind kind = AMLOPS_PATH_MISSING;
+	char *target = NULL, *joined = NULL, *norm = NULL;
+
+	if (depth >= LINKS_MAX)
+		return AMLOPS_PATH_MISSING;
+	if (git_blob_lookup(&blob, k->repo, git_tree_entry_id(link)) < 0)
+		return AMLOPS_PATH_MISSING;
+	target = amlops_xstrndup(
+	    git_blob_rawcontent(blob), (size_t)git_blob_rawsize(blob));
+	git_blob_free(blob);
+	if (target[0] == '/') {
+		kind = AMLOPS_PATH_SYMLINK_OUT;
+		goto done;
+	}
+	joined = amlops_xasprintf(
+	    "%s%s%s%s%s", dir, *dir ? "/" : "", target, *rest ? "/" : "", rest);
+	if (!(norm = normalize(joined))) {
+		kind = AMLOPS_PATH_SYMLINK_OUT;
+		goto done;
+	}
+	kind = kind_at(k, norm, depth + 1);
+done:
+	free(target);
+	free(joined);
+	free(norm);
+	return kind;
+}
+
+static enum amlops_path_kind
+kind_at(struct kind_ctx *k, const char *path, int depth)
+{
+	enum amlops_path_kind kind = AMLOPS_PATH_MISSING;
+	git_tree *cur = k->root, *next = NULL;
+	char *copy = amlops_xstrdup(path), *p = copy, *slash;
+	const git_tree_entry *e;
+
+	if (!*path) {
+		free(copy);
+		return AMLOPS_PATH_DIR;
+	}
+	for (;;) {
+		if ((slash = strchr(p, '/')))
+			*slash = '\0';
+		if (!(e = git_tree_entry_byname(cur, p)))
+			break;
+		if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) {
+			/* the folder so far is copy[0 .. p-1] */
+			if (p > copy)
+				p[-1] = '\0';
+			kind = follow_link(k, e, p > copy ? copy : "",
+			    slash ? slash + 1 : "", depth);
+			break;
+		}
+		if (!slash) {
+			if (git_tree_entry_type(e) == GIT_OBJECT_TREE)
+				kind = AMLOPS_PATH_DIR;
+			else if (git_tree_entry_type(e) == GIT_OBJECT_BLOB)
+				kind = AMLOPS_PATH_FILE;
+			break;
+		}
+		if (git_tree_entry_type(e) != GIT_OBJECT_TREE)
+			break;
+		if (git_tree_lookup(&next, k->repo, git_tree_entry_id(e)) < 0)
+			break;
+		if (cur != k->root)
+			git_tree_free(cur);
+		cur = next;
+		next = NULL;
+		*slash = '/';
+		p = slash + 1;
+	}
+	if (cur != k->root)
+		git_tree_free(cur);
+	free(copy);
+	return kind;
+}
+
+static enum amlops_path_kind
+tree_path_kind(void *ctx, const char *path)
+{
+	return kind_at(ctx, path, 0);
+}
+
+static void
+auto_version(struct amlops_asset *a)
+{
+	if (!a->version && a->content_id[0]) {
+		a->version = amlops_xstrndup(a->content_id, 12);
+		a->version_auto = 1;
+	}
+}
+
+static void
+fill_asset(struct amlops_asset *a, git_tree *tree)
+{
+	if (a->kind != AMLOPS_ASSET_INLINE || !a->path)
+		return;
+	if (amlops_source_tree_id(a->content_id, tree, a->path) < 0) {
+		/* the loader reported the missing path */
+		a->content_id[0] = '\0';
+		amlops_err_clear();
+		return;
+	}
+	auto_version(a);
+}
+
+static void
+fill_environment(struct amlops_environment *env, git_tree *tree)
+{
+	char conda[41] = "", build[41] = "", *text;
+	git_oid oid;
+
+	if (env->asset.kind != AMLOPS_ASSET_INLINE)
+		return;
+	if (env->conda_file &&
+	    amlops_source_tree_id(conda, tree, env->conda_file) < 0)
+		conda[0] = '\0';
+	if (env->build_path &&
+	    amlops_source_tree_id(build, tree, env->build_path) < 0)
+		build[0] = '\0';
+	amlops_err_clear();
+	text = amlops_xasprintf("amlops-environment\n%s\n%s\n%s\n",
+	    env->image ? env->image : "", conda, build);
+	git_odb_hash(&oid, text, strlen(text), GIT_OBJECT_BLOB);
+	git_oid_tostr(env->asset.content_id, 41, &oid);
+	free(text);
+	auto_version(&env->asset);
+}
+
+static void
+fill_spec(struct amlops_spec *spec, git_tree *tree)
+{
+	size_t i, j;
+
+	if (!tree)
+		return;
+	for (i = 0; i < spec->nendpoints; i++) {
+		struct amlops_endpoint *ep = spec->endpoints[i];
+
+		for (j = 0; j < ep->ndeployments; j++) {
+			struct amlops_deployment *d = ep->deployments[j];
+
+			fill_asset(&d->model, tree);
+			fill_asset(&d->code, tree);
+			fill_environment(&d->environment, tree);
+		}
+	}
+}
+
+/* Keeps the paths of `only` that are blobs in `tree`. */
+static void
+existing_blobs(char ***out, size_t *n, git_tree *tree, const char *const *only,
+    size_t nonly)
+{
+	char **v = NULL;
+	size_t nv = 0, cap = 0, i;
+	git_tree_entry *e;
+
+	for (i = 0; tree && i < nonly; i++) {
+		if (git_tree_entry_bypath(&e, tree, only[i]) < 0)
+			continue;
+		if (git_tree_entry_type(e) == GIT_OBJECT_BLOB &&
+		    git_tree_entry_filemode(e) != GIT_FILEMODE_LINK)
+			amlops_source_paths_push(
+			    &v, &nv, &cap, amlops_xstrdup(only[i]));
+		git_tree_entry_free(e);
+	}
+	git_error_clear();
+	amlops_source_paths_sort_uniq(v, &nv);
+	*out = v;
+	*n = nv;
+}
+
+static int
+load_tree(struct amlops_spec **out, struct amlops_diags *diags,
+    git_repository *repo, git_tree *tree,
+    const struct amlops_source_config *cfg, const char *const *only,
+    size_t nonly, size_t *nloaded)
+{
+	struct amlops_spec_opts opts = {0, NULL, NULL};
+	struct amlops_spec_file *files = NULL;
+	struct kind_ctx kctx = {repo, tree};
+	git_blob **blobs = NULL;
+	git_tree_entry *e = NULL;
+	char **paths = NULL;
+	size_t npaths = 0, i;
+	int error;
+
+	*out = NULL;
+	if (only)
+		existing_blobs(&paths, &npaths, tree, only, nonly);
+	else if ((error = tree_manifests(&paths, &npaths, tree, cfg)) < 0)
+		goto done;
+	files = amlops_xcalloc(npaths + 1, sizeof(*files));
+	blobs = amlops_xcalloc(npaths + 1, sizeof(*blobs));
+	for (i = 0; i < npaths; i++) {
+		if (git_tree_entry_bypath(&e, tree, paths[i]) < 0 ||
+		    git_blob_lookup(&blobs[i], repo, git_tree_entry_id(e)) <
+		        0) {
+			error = amlops_source_git_fail(
+			    AMLOPS_ERROR, "cannot read manifest");
+			amlops_err_prefix(error, "'%s'", paths[i]);
+			goto done;
+		}
+		git_tree_entry_free(e);
+		e = NULL;
+		files[i].path = paths[i];
+		files[i].data = git_blob_rawcontent(blobs[i]);
+		files[i].len = (size_t)git_blob_rawsize(blobs[i]);
+	}
+	if (tree) {
+		opts.path_kind = tree_path_kind;
+		opts.ctx = &kctx;
+	}
+	error = amlops_spec_load(out, diags, files, npaths, &opts);
+	if (error < 0 && error != AMLOPS_EINVALID)
+		goto done;
+	if (*out)
+		fill_spec(*out, tree);
+	if (nloaded)
+		*nloaded = npaths;
+done:
+	git_tree_entry_free(e);
+	for (i = 0; blobs && i < npaths; i++)
+		git_blob_free(blobs[i]);
+	free(blobs);
+	free(files);
+	amlops_source_paths_free(paths, npaths);
+	return error;
+}
+
+int
+amlops_source_load_spec(struct amlops_spec **out, struct amlops_diags *diags,
+    struct amlops_source *src, const char *commit,
+    const struct amlops_source_config *cfg, const char *const *only,
+    size_t nonly)
+{
+	git_tree *tree = NULL;
+	int error;
+
+	*out = NULL;
+	if ((error = amlops_source_lookup_tree(&tree, src, commit)) < 0)
+		return error;
+	error = load_tree(out, diags, src->repo, tree, cfg, only, nonly, NULL);
+	git_tree_free(tree);
+	return error;
+}
+
+static int
+cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int
+has_path(char *const *paths, size_t n, const char *p)
+{
+	return p && bsearch(&p, paths, n, sizeof(*paths), cmp_cstr) != NULL;
+}
+
+/* Whether a path of sorted `paths` equals `dir` or lies under it. */
+static int
+has_under(char *const *paths, size_t n, const char *dir)
+{
+	size_t lo = 0, hi = n, len;
+	char *key;
+
+	if (!dir)
+		return 0;
+	if (!*dir)
+		return n > 0;
+	if (has_path(paths, n, dir))
+		return 1;
+	key = amlops_xasprintf("%s/", dir);
+	len = strlen(key);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(paths[mid], key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	free(key);
+	return lo < n && !strncmp(paths[lo], dir, len - 1) &&
+	       paths[lo][len - 1] == '/';
+}
+
+static int
+asset_touched(const struct amlops_asset *a, char *const *paths, size_t n)
+{
+	return a->kind == AMLOPS_ASSET_INLINE && has_under(paths, n, a->path);
+}
+
+static int
+endpoint_touched(const struct amlops_endpoint *ep, char *const *paths, size_t n)
+{
+	size_t i;
+
+	if (has_path(paths, n, ep->file) || has_path(paths, n, ep->loc.file))
+		return 1;
+	for (i = 0; i < ep->ndeployments; i++) {
+		const struct amlops_deployment *d = ep->deployments[i];
+		const struct amlops_environment *env = &d->environment;
+
+		if (has_path(paths, n, d->loc.file) ||
+		    asset_touched(&d->model, paths, n) ||
+		    asset_touched(&d->code, paths, n))
+			return 1;
+		if (env->asset.kind == AMLOPS_ASSET_INLINE &&
+		    (has_under(paths, n, env->conda_file) ||
+		        has_under(paths, n, env->build_path)))
+			return 1;
+	}
+	return 0;
+}
+
+int
+amlops_source_touched(char ***out, size_t *n, const struct amlops_spec *base,
+    const struct amlops_spec *head, char *const *paths, size_t npaths)
+{
+	const struct amlops_spec *sides[2] = {base, head};
+	char **sorted, **v = NULL;
+	size_t nv = 0, cap = 0, i, s;
+
+	sorted = amlops_xcalloc(npaths + 1, sizeof(*sorted));
+	memcpy(sorted, paths, npaths * sizeof(*paths));
+	qsort(sorted, npaths, sizeof(*sorted), cmp_cstr);
+	for (s = 0; s < 2; s++) {
+		if (!sides[s])
+			continue;
+		for (i = 0; i < sides[s]->nendpoints; i++) {
+			const struct amlops_endpoint *ep =
+			    sides[s]->endpoints[i];
+
+			if (endpoint_touched(ep, sorted, npaths))
+				amlops_source_paths_push(
+				    &v, &nv, &cap, amlops_xstrdup(ep->name));
+		}
+	}
+	free(sorted);
+	amlops_source_paths_sort_uniq(v, &nv);
+	*out = v;
+	*n = nv;
+	return 0;
+}
+
+/* Drops the diagnostics added after the first `n`. */
+static void
+diags_truncate(struct amlops_diags *d, size_t n)
+{
+	while (d->n > n) {
+		d->n--;
+		free(d->v[d->n].file);
+		free(d->v[d->n].msg);
+	}
+}
+
+/* Adds the selected manifests of folder `dir` in `tree` to `v`. */
+static void
+add_siblings(char ***v, size_t *n, size_t *cap, git_tree *root, const char *dir,
+    const struct amlops_source_config *cfg)
+{
+	git_tree_entry *e = NULL;
+	git_tree *t = NULL;
+	size_t i, cnt, nyaml = 0;
+
+	if (!root)
+		return;
+	if (!*dir) {
+		t = root;
+	} else {
+		if (git_tree_entry_bypath(&e, root, dir) < 0 ||
+		    git_tree_entry_type(e) != GIT_OBJECT_TREE ||
+		    git_tree_lookup(
+		        &t, git_tree_owner(root), git_tree_entry_id(e)) < 0)
+			goto done;
+	}
+	cnt = git_tree_entrycount(t);
+	for (i = 0; i < cnt; i++)
+		if (amlops_source_is_yaml(
+		        git_tree_entry_name(git_tree_entry_byindex(t, i))))
+			nyaml++;
+	if (nyaml > SIBLINGS_MAX)
+		goto done;
+	for (i = 0; i < cnt; i++) {
+		const git_tree_entry *c = git_tree_entry_byindex(t, i);
+		char *path;
+
+		if (git_tree_entry_type(c) != GIT_OBJECT_BLOB)
+			continue;
+		path = amlops_xasprintf(
+		    "%s%s%s", dir, *dir ? "/" : "", git_tree_entry_name(c));
+		if (amlops_source_config_selects(cfg, path))
+			amlops_source_paths_push(v, n, cap, path);
+		else
+			free(path);
+	}
+done:
+	git_error_clear();
+	git_tree_entry_free(e);
+	if (t != root)
+		git_tree_free(t);
+}
+
+static int
+in_skipped(const struct amlops_spec *spec, const char *path)
+{
+	size_t i;
+
+	for (i = 0; spec && i < spec->nskipped; i++)
+		if (!strcmp(spec->skipped[i], path))
+			return 1;
+	return 0;
+}
+
+/* Whether the change can be planned from the changed folders alone. */
+static int
+narrowable(const struct amlops_source_pair *p, const char *base,
+    const struct amlops_source_config *cfg)
+{
+	size_t i;
+
+	if (!base)
+		return 0;
+	for (i = 0; i < p->nchanged; i++)
+		if (!amlops_source_config_selects(cfg, p->changed[i]))
+			return 0;
+	return 1;
+}
+
+static void
+narrow_files(char ***out, size_t *n, const struct amlops_source_pair *p,
+    git_tree *bt, git_tree *ht, const struct amlops_source_config *cfg)
+{
+	char **v = NULL, *dir, *slash;
+	const char *prev = NULL;
+	size_t nv = 0, cap = 0, i;
+
+	for (i = 0; i < p->nchanged; i++) {
+		amlops_source_paths_push(
+		    &v, &nv, &cap, amlops_xstrdup(p->changed[i]));
+		dir = amlops_xstrdup(p->changed[i]);
+		if ((slash = strrchr(dir, '/')))
+			*slash = '\0';
+		else
+			dir[0] = '\0';
+		/* changed paths are sorted: a folder's files are adjacent */
+		if (!prev || strcmp(prev, dir)) {
+			add_siblings(&v, &nv, &cap, bt, dir, cfg);
+			add_siblings(&v, &nv, &cap, ht, dir, cfg);
+		}
+		free((char *)prev);
+		prev = dir;
+	}
+	free((char *)prev);
+	amlops_source_paths_sort_uniq(v, &nv);
+	*out = v;
+	*n = nv;
+}
+
+static int
+any_changed_skipped(const struct amlops_source_pair *p)
+{
+	size_t i;
+
+	for (i = 0; i < p->nchanged; i++)
+		if (in_skipped(p->base, p->changed[i]) ||
+		    in_skipped(p->head, p->changed[i]))
+			return 1;
+	return 0;
+}
+
+int
+amlops_source_load_pair(struct amlops_source_pair *out,
+    struct amlops_diags *diags, struct amlops_source *src, const char *base,
+    const char *head, const struct amlops_source_config *cfg)
+{
+	struct amlops_source_pair p = AMLOPS_SOURCE_PAIR_INIT;
+	git_tree *bt = NULL, *ht = NULL;
+	char **files = NULL;
+	size_t nfiles = 0, n0 = diags->n;
+	int error, e1, e2;
+
+	if ((error = amlops_source_lookup_tree(&bt, src, base)) < 0 ||
+	    (error = amlops_source_lookup_tree(&ht, src, head)) < 0)
+		goto done;
+	if ((error = amlops_source_diff_paths(
+	         &p.changed, &p.nchanged, src, base, head)) < 0)
+		goto done;
+	if (narrowable(&p, base, cfg)) {
+		narrow_files(&files, &nfiles, &p, bt, ht, cfg);
+		e1 = load_tree(&p.base, diags, src->repo, bt, cfg,
+		    (const char *const *)files, nfiles, NULL);
+		e2 = load_tree(&p.head, diags, src->repo, ht, cfg,
+		    (const char *const *)files, nfiles, &p.nloaded);
+		if (e1 == 0 && e2 == 0 && !any_changed_skipped(&p)) {
+			p.narrowed = 1;
+			goto loaded;
+		}
+		if ((e1 < 0 && e1 != AMLOPS_EINVALID) ||
+		    (e2 < 0 && e2 != AMLOPS_EINVALID)) {
+			error = e1 < 0 && e1 != AMLOPS_EINVALID ? e1 : e2;
+			goto done;
+		}
+		log_debug(
+		    "%s: narrowed load not enough, loading all", __func__);
+		diags_truncate(diags, n0);
+		amlops_spec_free(p.base);
+		amlops_spec_free(p.head);
+		p.base = p.head = NULL;
+	}
+	e1 = load_tree(&p.base, diags, src->repo, bt, cfg, NULL, 0, NULL);
+	if (e1 < 0 && e1 != AMLOPS_EINVALID) {
+		error = e1;
+		goto done;
+	}
+	if (base && e1 == AMLOPS_EINVALID) {
+		/* the base's own errors are not the head's */
+		diags_truncate(diags, n0);
+	}
+	e2 = load_tree(&p.head, diags, src->repo, ht, cfg, NULL, 0, &p.nloaded);
+	if (e2 < 0 && e2 != AMLOPS_EINVALID) {
+		error = e2;
+		goto done;
+	}
+loaded:
+	amlops_source_touched(
+	    &p.touched, &p.ntouched, p.base, p.head, p.changed, p.nchanged);
+	amlops_source_check_versions(diags, p.base, p.head);
+	error = diags->n > n0 ? AMLOPS_EINVALID : 0;
+	log_debug("%s: changed=%zu loaded=%zu narrowed=%d touched=%zu",
+	    __func__, p.nchanged, p.nloaded, p.narrowed, p.ntouched);
+	*out = p;
+	memset(&p, 0, sizeof(p));
+done:
+	amlops_source_pair_release(&p);
+	amlops_source_paths_free(files, nfiles);
+	git_tree_free(bt);
+	git_tree_free(ht);
+	return error;
+}
+
+void
+amlops_source_pair_release(struct amlops_source_pair *p)
+{
+	amlops_spec_free(p->base);
+	amlops_spec_free(p->head);
+	amlops_source_paths_free(p->changed, p->nchanged);
+	amlops_source_paths_free(p->touched, p->ntouched);
+	memset(p, 0, sizeof(*p));
+}
+
+int
+amlops_source_diff_touched(char ***out, size_t *n, struct amlops_diags *diags,
+    struct amlops_source *src, const char *base, const char *head,
+    const struct amlops_source_config *cfg)
+{
+	struct amlops_source_pair p = AMLOPS_SOURCE_PAIR_INIT;
+	int error;
+
+	*out = NULL;
+	*n = 0;
+	error = amlops_source_load_pair(&p, diags, src, base, head, cfg);
+	if (error < 0 && error != AMLOPS_EINVALID)
+		return error;
+	*out = p.touched;
+	*n = p.ntouched;
+	p.touched = NULL;
+	p.ntouched = 0;
+	amlops_source_pair_release(&p);
+	return error;
+}

@@ -1,0 +1,595 @@
+/*
+ * The git source: repositories, revisions, trees, diffs, notes and refs,
+ * on libgit2. Every libgit2 error is converted here (git_fail()).
+ */
+#include <assert.h>
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <git2.h>
+
+#include "amlops/err.h"
+#include "amlops/log.h"
+#include "amlops/source.h"
+#include "amlops/util.h"
+#include "source/source_int.h"
+
+/* Turns the last libgit2 error into an amlops one with context `what`. */
+int
+amlops_source_git_fail(int code, const char *what)
+{
+	const git_error *e = git_error_last();
+
+	return amlops_err_set(code, "%s: %s", what,
+	    e && e->message ? e->message : "unknown libgit2 error");
+}
+
+static int
+is_url(const char *s)
+{
+	const char *colon, *slash;
+
+	if (strstr(s, "://"))
+		return 1;
+	/* scp-like "user@host:path" */
+	colon = strchr(s, ':');
+	slash = strchr(s, '/');
+	return strchr(s, '@') && colon && (!slash || colon < slash);
+}
+
+static char *
+default_cache_dir(void)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME");
+	const char *home = getenv("HOME");
+
+	if (xdg && *xdg == '/')
+		return amlops_xasprintf("%s/amlops/repos", xdg);
+	if (home && *home)
+		return amlops_xasprintf("%s/.cache/amlops/repos", home);
+	return amlops_xstrdup("/tmp/amlops-cache/repos");
+}
+
+int
+amlops_source_open(
+    struct amlops_source **out, const char *where, const char *cache_dir)
+{
+	struct amlops_source *src = NULL;
+	git_clone_options copts;
+	char *cache = NULL, *dir = NULL;
+	git_oid h;
+	char hex[GIT_OID_HEXSZ + 1];
+	struct stat st;
+	int error;
+
+	*out = NULL;
+	git_libgit2_init();
+	git_clone_options_init(&copts, GIT_CLONE_OPTIONS_VERSION);
+	src = amlops_xcalloc(1, sizeof(*src));
+	if (!is_url(where)) {
+		if (git_repository_open_ext(&src->repo, where, 0, NULL) < 0) {
+			error = amlops_source_git_fail(
+			    AMLOPS_ENOTFOUND, "cannot open repository");
+			amlops_err_prefix(error, "'%s'", where);
+			goto done;
+		}
+		goto opened;
+	}
+
+	src->url = amlops_xstrdup(where);
+	cache = cache_dir ? amlops_xstrdup(cache_dir) : default_cache_dir();
+	if ((error = amlops_mkdir_p(cache, 0700)) < 0)
+		goto done;
+	git_odb_hash(&h, where, strlen(where), GIT_OBJECT_BLOB);
+	git_oid_tostr(hex, sizeof(hex), &h);
+	dir = amlops_xasprintf("%s/%.16s.git", cache, hex);
+	if (stat(dir, &st) == 0) {
+		if (git_repository_open_bare(&src->repo, dir) < 0) {
+			error = amlops_source_git_fail(
+			    AMLOPS_ERROR, "cannot open cached clone");
+			amlops_err_prefix(error, "'%s'", dir);
+			goto done;
+		}
+		if ((error = amlops_source_fetch(src)) < 0)
+			goto done;
+		goto opened;
+	}
+	copts.bare = 1;
+	log_debug("%s: cloning url=%s dir=%s", __func__, where, dir);
+	if (git_clone(&src->repo, where, dir, &copts) < 0) {
+		error = amlops_source_git_fail(AMLOPS_ERROR, "cannot clone");
+		amlops_err_prefix(error, "'%s'", where);
+		goto done;
+	}
+	/* the branches, notes and applied refs, mirrored */
+	if ((error = amlops_source_fetch(src)) < 0)
+		goto done;
+opened:
+	src->gitdir = amlops_xstrdup(git_repository_path(src->repo));
+	*out = src;
+	src = NULL;
+	error = 0;
+done:
+	amlops_source_free(src);
+	free(cache);
+	free(dir);
+	return error;
+}
+
+void
+amlops_source_free(struct amlops_source *src)
+{
+	if (!src)
+		return;
+	git_repository_free(src->repo);
+	free(src->url);
+	free(src->gitdir);
+	free(src);
+	git_libgit2_shutdown();
+}
+
+int
+amlops_source_fetch(struct amlops_source *src)
+{
+	static char *specs[] = {
+	    "+refs/heads/*:refs/heads/*",
+	    "+refs/heads/*:refs/remotes/origin/*",
+	    "+refs/tags/*:refs/tags/*",
+	    "+refs/notes/*:refs/notes/*",
+	    "+refs/amlops/*:refs/amlops/*",
+	};
+	git_strarray refspecs = {specs, AMLOPS_ARRAY_SIZE(specs)};
+	git_fetch_options fopts;
+	git_remote *remote = NULL;
+	int error = 0;
+
+	if (!src->url)
+		return 0;
+	git_fetch_options_init(&fopts, GIT_FETCH_OPTIONS_VERSION);
+	if (git_remote_lookup(&remote, src->repo, "origin") < 0) {
+		error = amlops_source_git_fail(
+		    AMLOPS_ERROR, "cached clone has no remote 'origin'");
+		goto done;
+	}
+	fopts.update_fetchhead = 0;
+	if (git_remote_fetch(remote, &refspecs, &fopts, "amlops fetch") < 0) {
+		error = amlops_source_git_fail(AMLOPS_ERROR, "cannot fetch");
+		amlops_err_prefix(error, "'%s'", src->url);
+		goto done;
+	}
+done:
+	git_remote_free(remote);
+	return error;
+}
+
+const char *
+amlops_source_gitdir(const struct amlops_source *src)
+{
+	return src->gitdir;
+}
+
+git_repository *
+amlops_source_repo(struct amlops_source *src)
+{
+	return src->repo;
+}
+
+int
+amlops_source_lookup_commit(
+    git_commit **out, struct amlops_source *src, const char *hex)
+{
+	git_oid oid;
+
+	if (git_oid_fromstr(&oid, hex) < 0)
+		return amlops_err_set(
+		    AMLOPS_EINVALID, "'%s' is not a commit id", hex);
+	if (git_commit_lookup(out, src->repo, &oid) < 0)
+		return amlops_source_git_fail(
+		    AMLOPS_ENOTFOUND, "cannot read commit");
+	return 0;
+}
+
+int
+amlops_source_lookup_tree(
+    git_tree **out, struct amlops_source *src, const char *hex)
+{
+	git_commit *c = NULL;
+	int error;
+
+	*out = NULL;
+	if (!hex)
+		return 0;
+	if ((error = amlops_source_lookup_commit(&c, src, hex)) < 0)
+		return error;
+	if (git_commit_tree(out, c) < 0)
+		error = amlops_source_git_fail(
+		    AMLOPS_ERROR, "cannot read commit tree");
+	git_commit_free(c);
+	return error;
+}
+
+int
+amlops_source_resolve(char out[41], struct amlops_source *src, const char *rev)
+{
+	git_object *obj = NULL, *peeled = NULL;
+	int error = 0, rc;
+
+	if (!rev || !*rev)
+		return amlops_err_set(AMLOPS_EINVALID, "empty revision");
+	rc = git_revparse_single(&obj, src->repo, rev);
+	if (rc == GIT_ENOTFOUND) {
+		error = amlops_err_set(
+		    AMLOPS_ENOTFOUND, "unknown revision '%s'", rev);
+		goto done;
+	}
+	if (rc == GIT_EAMBIGUOUS) {
+		error = amlops_err_set(AMLOPS_EINVALID,
+		    "ambiguous revision '%s': give more digits", rev);
+		goto done;
+	}
+	if (rc < 0) {
+		error = amlops_source_git_fail(
+		    AMLOPS_ENOTFOUND, "cannot resolve revision");
+		amlops_err_prefix(error, "'%s'", rev);
+		goto done;
+	}
+	if (git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT) < 0) {
+		error = amlops_err_set(AMLOPS_EINVALID,
+		    "revision '%s' is a %s, not a commit", rev,
+		    git_object_type2string(git_object_type(obj)));
+		goto done;
+	}
+	git_oid_tostr(out, 41, git_object_id(peeled));
+done:
+	git_object_free(peeled);
+	git_object_free(obj);
+	return error;
+}
+
+int
+amlops_source_parent(
+    char out[41], struct amlops_source *src, const char *commit)
+{
+	git_commit *c = NULL;
+	int error;
+
+	if ((error = amlops_source_lookup_commit(&c, src, commit)) < 0)
+		return error;
+	if (git_commit_parentcount(c) == 0)
+		error = amlops_err_set(
+		    AMLOPS_ENOTFOUND, "commit %.12s has no parent", commit);
+	else
+		git_oid_tostr(out, 41, git_commit_parent_id(c, 0));
+	git_commit_free(c);
+	return error;
+}
+
+int
+amlops_source_summary(char **out, struct amlops_source *src, const char *commit)
+{
+	git_commit *c = NULL;
+	const char *s;
+	int error;
+
+	if ((error = amlops_source_lookup_commit(&c, src, commit)) < 0)
+		return error;
+	s = git_commit_summary(c);
+	*out = amlops_xstrdup(s ? s : "");
+	git_commit_free(c);
+	return 0;
+}
+
+int
+amlops_source_content_id(char out[41], struct amlops_source *src,
+    const char *commit, const char *path)
+{
+	git_tree *tree = NULL;
+	int error;
+
+	if ((error = amlops_source_lookup_tree(&tree, src, commit)) < 0)
+		return error;
+	error = amlops_source_tree_id(out, tree, path);
+	git_tree_free(tree);
+	return error;
+}
+
+int
+amlops_source_tree_id(char out[41], git_tree *tree, const char *path)
+{
+	git_tree_entry *e = NULL;
+
+	if (!path || !*path) {
+		git_oid_tostr(out, 41, git_tree_id(tree));
+		return 0;
+	}
+	if (git_tree_entry_bypath(&e, tree, path) < 0)
+		return amlops_err_set(
+		    AMLOPS_ENOTFOUND, "no path '%s' in the commit", path);
+	git_oid_tostr(out, 41, git_tree_entry_id(e));
+	git_tree_entry_free(e);
+	return 0;
+}
+
+void
+amlops_source_paths_free(char **paths, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(paths[i]);
+	free(paths);
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void
+amlops_source_paths_sort_uniq(char **v, size_t *n)
+{
+	size_t i, j;
+
+	if (*n == 0)
+		return;
+	qsort(v, *n, sizeof(*v), cmp_str);
+	for (i = 1, j = 1; i < *n; i++) {
+		if (!strcmp(v[i], v[j - 1]))
+			free(v[i]);
+		else
+			v[j++] = v[i];
+	}
+	*n = j;
+}
+
+void
+amlops_source_paths_push(char ***v, size_t *n, size_t *cap, char *s)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 16;
+		*v = amlops_xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = s;
+}
+
+int
+amlops_source_diff_paths(char ***out, size_t *n, struct amlops_source *src,
+    const char *base, const char *head)
+{
+	git_tree *bt = NULL, *ht = NULL;
+	git_diff *diff = NULL;
+	git_diff_options dopts;
+	char **v = NULL;
+	size_t nv = 0, cap = 0, i, nd;
+	int error;
+
+	*out = NULL;
+	*n = 0;
+	git_diff_options_init(&dopts, GIT_DIFF_OPTIONS_VERSION);
+	if ((error = amlops_source_lookup_tree(&bt, src, base)) < 0)
+		goto done;
+	if ((error = amlops_source_lookup_tree(&ht, src, head)) < 0)
+		goto done;
+	dopts.flags |= GIT_DIFF_SKIP_BINARY_CHECK;
+	if (git_diff_tree_to_tree(&diff, src->repo, bt, ht, &dopts) < 0) {
+		error =
+		    amlops_source_git_fail(AMLOPS_ERROR, "cannot diff commits");
+		goto done;
+	}
+	nd = git_diff_num_deltas(diff);
+	for (i = 0; i < nd; i++) {
+		const git_diff_delta *d = git_diff_get_delta(diff, i);
+
+		if (d->old_file.path && d->status != GIT_DELTA_ADDED)
+			amlops_source_paths_push(
+			    &v, &nv, &cap, amlops_xstrdup(d->old_file.path));
+		if (d->new_file.path && d->status != GIT_DELTA_DELETED &&
+		    (d->status == GIT_DELTA_ADDED || !d->old_file.path ||
+		        strcmp(d->old_file.path, d->new_file.path)))
+			amlops_source_paths_push(
+			    &v, &nv, &cap, amlops_xstrdup(d->new_file.path));
+	}
+	amlops_source_paths_sort_uniq(v, &nv);
+	*out = v;
+	*n = nv;
+	v = NULL;
+	nv = 0;
+done:
+	amlops_source_paths_free(v, nv);
+	git_diff_free(diff);
+	git_tree_free(bt);
+	git_tree_free(ht);
+	return error;
+}
+
+int
+amlops_source_note_get(
+    char **out, struct amlops_source *src, const char *ref, const char *commit)
+{
+	git_note *note = NULL;
+	git_oid oid;
+	int rc;
+
+	*out = NULL;
+	if (git_oid_fromstr(&oid, commit) < 0)
+		return amlops_err_set(
+		    AMLOPS_EINVALID, "'%s' is not a commit id", commit);
+	rc =
+	    git_note_read(&note, src->repo, ref ? ref : AMLOPS_NOTES_REF, &oid);
+	if (rc == GIT_ENOTFOUND)
+		return amlops_err_set(
+		    AMLOPS_ENOTFOUND, "no note for commit %.12s", commit);
+	if (rc < 0)
+		return amlops_source_git_fail(AMLOPS_ERROR, "cannot read note");
+	*out = amlops_xstrdup(git_note_message(note));
+	git_note_free(note);
+	return 0;
+}
+
+static int
+signature(git_signature **out, git_repository *repo)
+{
+	if (git_signature_default(out, repo) == 0)
+		return 0;
+	if (git_signature_now(out, "amlops", "amlops@localhost") < 0)
+		return amlops_source_git_fail(
+		    AMLOPS_ERROR, "cannot make a signature");
+	return 0;
+}
+
+int
+amlops_source_note_set(struct amlops_source *src, const char *ref,
+    const char *commit, const char *text)
+{
+	git_signature *sig = NULL;
+	git_oid oid, note_oid;
+	int error;
+
+	if (git_oid_fromstr(&oid, commit) < 0)
+		return amlops_err_set(
+		    AMLOPS_EINVALID, "'%s' is not a commit id", commit);
+	if ((error = signature(&sig, src->repo)) < 0)
+		return error;
+	if (git_note_create(&note_oid, src->repo, ref ? ref : AMLOPS_NOTES_REF,
+	        sig, sig, &oid, text, 1) < 0)
+		error =
+		    amlops_source_git_fail(AMLOPS_ERROR, "cannot write note");
+	git_signature_free(sig);
+	return error;
+}
+
+static int
+applied_ref(char **out, const char *target)
+{
+	char *name;
+
+	if (!target || !*target)
+		return amlops_err_set(AMLOPS_EINVALID, "empty target name");
+	name = amlops_xasprintf(AMLOPS_APPLIED_PREFIX "%s", target);
+	if (!git_reference_is_valid_name(name)) {
+		free(name);
+		return amlops_err_set(AMLOPS_EINVALID,
+		    "target name '%s' cannot be a ref name", target);
+	}
+	*out = name;
+	return 0;
+}
+
+int
+amlops_source_applied_get(
+    char out[41], struct amlops_source *src, const char *target)
+{
+	git_oid oid;
+	char *name = NULL;
+	int error, rc;
+
+	if ((error = applied_ref(&name, target)) < 0)
+		return error;
+	rc = git_reference_name_to_id(&oid, src->repo, name);
+	if (rc == GIT_ENOTFOUND)
+		error = amlops_err_set(AMLOPS_ENOTFOUND,
+		    "nothing applied to target '%s' yet", target);
+	else if (rc < 0)
+		error = amlops_source_git_fail(
+		    AMLOPS_ERROR, "cannot read applied ref");
+	else
+		git_oid_tostr(out, 41, &oid);
+	free(name);
+	return error;
+}
+
+int
+amlops_source_applied_set(
+    struct amlops_source *src, const char *target, const char *commit)
+{
+	git_reference *ref = NULL;
+	git_commit *c = NULL;
+	char *name = NULL, *msg = NULL;
+	int error;
+
+	if ((error = applied_ref(&name, target)) < 0)
+		goto done;
+	if ((error = amlops_source_lookup_commit(&c, src, commit)) < 0)
+		goto done;
+	msg = amlops_xasprintf("amlops: applied to %s", target);
+	if (git_reference_create(
+	        &ref, src->repo, name, git_commit_id(c), 1, msg) < 0)
+		error = amlops_source_git_fail(
+		    AMLOPS_ERROR, "cannot update applied ref");
+done:
+	git_reference_free(ref);
+	git_commit_free(c);
+	free(name);
+	free(msg);
+	return error;
+}
+
+int
+amlops_source_push(struct amlops_source *src, const char *remote_name,
+    const char *const *refspecs, size_t nrefspecs)
+{
+	git_push_options popts;
+	git_remote *remote = NULL;
+	git_strarray arr;
+	int error = 0;
+
+	git_push_options_init(&popts, GIT_PUSH_OPTIONS_VERSION);
+	arr.strings = (char **)refspecs;
+	arr.count = nrefspecs;
+	if (!remote_name)
+		remote_name = "origin";
+	if (git_remote_lookup(&remote, src->repo, remote_name) < 0) {
+		error = amlops_source_git_fail(AMLOPS_ENOTFOUND, "no remote");
+		amlops_err_prefix(error, "'%s'", remote_name);
+		goto done;
+	}
+	if (git_remote_push(remote, &arr, &popts) < 0) {
+		error = amlops_source_git_fail(AMLOPS_ERROR, "cannot push");
+		amlops_err_prefix(error, "remote '%s'", remote_name);
+		goto done;
+	}
+done:
+	git_remote_free(remote);
+	return error;
+}
+
+int
+amlops_source_is_yaml(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+
+	return dot && (!strcmp(dot, ".yml") || !strcmp(dot, ".yaml") ||
+	                  !strcmp(dot, ".YAML") || !strcmp(dot, ".YML"));
+}
+
+int
+amlops_source_config_selects(
+    const struct amlops_source_config *cfg, const char *path)
+{
+	size_t i, len;
+
+	if (!amlops_source_is_yaml(path) ||
+	    !strcmp(path, AMLOPS_SOURCE_CONFIG_FILE))
+		return 0;
+	if (!cfg || cfg->npaths == 0)
+		return 1;
+	for (i = 0; i < cfg->npaths; i++) {
+		const char *p = cfg->paths[i];
+
+		len = strlen(p);
+		while (len > 0 && p[len - 1] == '/')
+			len--;
+		if (len == 0 || (len == 1 && p[0] == '.'))
+			return 1;
+		if (!strncmp(path, p, len) &&
+		    (path[len] == '\0' || path[len] == '/'))
+			return 1;
+		if (strpbrk(p, "*?[") && fnmatch(p, path, 0) == 0)
+			return 1;
+	}
+	return 0;
+}
