@@ -6,7 +6,7 @@ set -eu
 
 want="build-essential cmake pkg-config git clang
 libgit2-dev libcurl4-openssl-dev libyaml-dev libcjson-dev libmicrohttpd-dev
-libcmocka-dev python3 python3-yaml python3-sklearn python3-numpy
+libcmocka-dev libssl-dev python3 python3-yaml python3-sklearn python3-numpy
 curl ca-certificates"
 
 case "${1:-}" in
@@ -36,4 +36,14 @@ if [ -n "$missing" ]; then
 	export DEBIAN_FRONTEND=noninteractive
 	$sudo apt-get update -qq
 	$sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+
+# Azurite (the Azure Storage emulator the blob tests run against) comes
+# from npm, pinned in package.json/package-lock.json at the repository root.
+if [ "${1:-}" = "--tests" ]; then
+	root=$(cd "$(dirname "$0")/.." && pwd)
+	if [ ! -x "$root/node_modules/.bin/azurite-blob" ]; then
+		echo "setup: installing azurite (npm)"
+		(cd "$root" && npm ci --no-audit --no-fund --ignore-scripts)
+	fi
 fi
