@@ -28,6 +28,8 @@ struct amlops_runtime_opts {
 	const char *bind;	/* scoring front address, default "127.0.0.1" */
 	int port;		/* scoring front port; 0 picks a free one */
 	size_t max_body;	/* request body limit, default 8 MiB */
+	size_t log_cap;		/* inference log size before it rotates to
+				   inference.log.1, default 8 MiB */
 };
 
 /* Starts the scoring front and the supervisor. Free with _free(). */
@@ -53,8 +55,9 @@ struct amlops_runtime_route {
 /*
  * Creates or replaces an endpoint's routing: who may call it and where
  * requests go. Keys are compared in constant time. `traffic` and `mirror`
- * are copied; an empty traffic map means every request gets 503 unless it
- * names a deployment with the azureml-model-deployment header (as Azure).
+ * are copied; an empty traffic map means every request gets 404 ("no valid
+ * deployments to route to") unless it names a deployment with the
+ * azureml-model-deployment header (as Azure).
  */
 struct amlops_runtime_endpoint {
 	const char *name;
