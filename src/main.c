@@ -19,6 +19,8 @@
 
 static const struct cmd cmds[] = {
 	{"validate", cmd_validate, 0, "check endpoint YAML"},
+	{"plan", cmd_plan, CMD_NEEDS_REPO, "show the steps to a commit"},
+	{"status", cmd_status, CMD_NEEDS_REPO, "show a commit's note"},
 	{NULL, NULL, 0, NULL},
 };
 

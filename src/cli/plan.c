@@ -1,0 +1,262 @@
+/*
+ * amlops plan: the steps that would take the target from the base
+ * commit's state to the head commit's. Offline by default: the desired
+ * state at the base stands for the live state (the pull-request dry
+ * run), so it needs no credentials.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "amlops/err.h"
+#include "amlops/log.h"
+#include "amlops/plan.h"
+#include "amlops/source.h"
+#include "amlops/util.h"
+#include "cli/cli.h"
+
+static const char plan_usage[] =
+    "usage: amlops plan [--base REV] [--head REV] [--live]\n"
+    "                   [--format text|json|markdown] [--detailed-exitcode]\n"
+    "                   [--target local|azure] [--color]\n"
+    "\n"
+    "  --base REV           the state to plan from (default: the commit in\n"
+    "                       refs/amlops/applied/TARGET, else head's "
+    "parent)\n"
+    "  --head REV           the state to plan to (default: HEAD)\n"
+    "  --live               plan against the target's live state\n"
+    "  --format F           text (default), json or markdown\n"
+    "  --detailed-exitcode  exit 0 when there are no changes, 2 when there\n"
+    "                       are, 1 on error\n";
+
+enum plan_format {
+	FORMAT_TEXT,
+	FORMAT_JSON,
+	FORMAT_MARKDOWN,
+};
+
+/* Prints the diagnostics as FILE:LINE:COL: msg lines, in reading order. */
+static void
+print_diags(struct amlops_diags *diags)
+{
+	size_t i;
+
+	amlops_diags_sort(diags);
+	for (i = 0; i < diags->n; i++) {
+		char *line = amlops_diag_format(&diags->v[i]);
+
+		fprintf(stderr, "%s\n", line);
+		free(line);
+	}
+}
+
+/* Resolves the base: flag, applied ref, parent, or none (root). */
+static int
+resolve_base(char out[41], int *have, struct amlops_source *src,
+    const char *flag, const char *target, const char *head)
+{
+	int error;
+
+	*have = 0;
+	if (flag) {
+		if ((error = amlops_source_resolve(out, src, flag)) < 0)
+			return error;
+		*have = 1;
+		return 0;
+	}
+	error = amlops_source_applied_get(out, src, target);
+	if (error == 0) {
+		*have = 1;
+		return 0;
+	}
+	if (error != AMLOPS_ENOTFOUND)
+		return error;
+	error = amlops_source_parent(out, src, head);
+	if (error == 0) {
+		*have = 1;
+		return 0;
+	}
+	amlops_err_clear();
+	return error == AMLOPS_ENOTFOUND ? 0 : error;
+}
+
+int
+cmd_plan(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+	    {"base", required_argument, NULL, 'b'},
+	    {"head", required_argument, NULL, 'H'},
+	    {"live", no_argument, NULL, 'l'},
+	    {"format", required_argument, NULL, 'f'},
+	    {"detailed-exitcode", no_argument, NULL, 'd'},
+	    {"target", required_argument, NULL, 't'},
+	    {"color", no_argument, NULL, 'c'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct amlops_source *src = NULL;
+	struct amlops_source_config *cfg = NULL;
+	struct amlops_source_pair pair = AMLOPS_SOURCE_PAIR_INIT;
+	struct amlops_diags diags = AMLOPS_DIAGS_INIT;
+	struct amlops_plan *plan = NULL;
+	struct amlops_plan_opts popts = AMLOPS_PLAN_OPTS_INIT;
+	struct amlops_buf out = AMLOPS_BUF_INIT;
+	enum plan_format format = FORMAT_TEXT;
+	const char *base_rev = NULL, *head_rev = "HEAD", *target = ctx->target;
+	char head[41], base[41];
+	int ch, live = 0, detailed = 0, color = 0, have_base = 0,
+	        rc = EXIT_ERROR;
+	int error, perr;
+	int64_t t0 = amlops_now_ms();
+
+	while ((ch = getopt_long(argc, argv, "b:H:f:t:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'b':
+			base_rev = optarg;
+			break;
+		case 'H':
+			head_rev = optarg;
+			break;
+		case 'l':
+			live = 1;
+			break;
+		case 'f':
+			if (!strcmp(optarg, "text"))
+				format = FORMAT_TEXT;
+			else if (!strcmp(optarg, "json"))
+				format = FORMAT_JSON;
+			else if (!strcmp(optarg, "markdown"))
+				format = FORMAT_MARKDOWN;
+			else
+				return cli_usage_error(plan_usage,
+				    "plan: unknown format '%s' (expected "
+				    "'text', 'json' or 'markdown')",
+				    optarg);
+			break;
+		case 'd':
+			detailed = 1;
+			break;
+		case 't':
+			if (strcmp(optarg, "local") && strcmp(optarg, "azure"))
+				return cli_usage_error(plan_usage,
+				    "plan: unknown target '%s' (expected "
+				    "'local' or 'azure')",
+				    optarg);
+			target = optarg;
+			break;
+		case 'c':
+			color = 1;
+			break;
+		case 'h':
+			fputs(plan_usage, stdout);
+			return EXIT_OK;
+		default:
+			fputs(plan_usage, stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc)
+		return cli_usage_error(
+		    plan_usage, "plan: unexpected argument '%s'", argv[optind]);
+	if (live) {
+		/* NEEDSWORK: the live plan comes with the apply issue */
+		return cli_error("plan --live: not available yet (the live "
+		                 "plan comes with 'amlops apply'); plan "
+		                 "offline with --base and --head");
+	}
+
+	if ((error = amlops_source_open(&src, ctx->repo, NULL)) < 0 ||
+	    (error = amlops_source_resolve(head, src, head_rev)) < 0) {
+		rc = cli_error("%s", amlops_err_last());
+		goto done;
+	}
+	error = amlops_source_config_load(&cfg, &diags, src, head);
+	if (error == AMLOPS_EINVALID && diags.n) {
+		print_diags(&diags);
+		goto done;
+	}
+	if (error < 0) {
+		rc = cli_error("%s", amlops_err_last());
+		goto done;
+	}
+	if ((error = resolve_base(
+	         base, &have_base, src, base_rev, target, head)) < 0) {
+		rc = cli_error("%s", amlops_err_last());
+		goto done;
+	}
+	error = amlops_source_load_pair(
+	    &pair, &diags, src, have_base ? base : NULL, head, cfg);
+	if (error == AMLOPS_EINVALID) {
+		print_diags(&diags);
+		fprintf(stderr, "amlops: error: %zu problem%s in %.12s\n",
+		    diags.n, diags.n == 1 ? "" : "s", head);
+		goto done;
+	}
+	if (error < 0) {
+		rc = cli_error("%s", amlops_err_last());
+		goto done;
+	}
+	log_debug("%s: base=%s head=%s changed=%zu loaded=%zu narrowed=%d "
+	          "touched=%zu ms=%lld",
+	    __func__, have_base ? base : "-", head, pair.nchanged, pair.nloaded,
+	    pair.narrowed, pair.ntouched, (long long)(amlops_now_ms() - t0));
+
+	popts.flags = AMLOPS_PLAN_ALL_OWNED;
+	if (pair.ntouched > 0) {
+		popts.scope = (const char *const *)pair.touched;
+		popts.nscope = pair.ntouched;
+		perr = amlops_plan_build(&plan, pair.head, pair.base, &popts);
+	} else {
+		/* nothing touched: the empty plan */
+		perr = amlops_plan_build(&plan, NULL, NULL, &popts);
+	}
+	if (perr < 0 && perr != AMLOPS_EINVALID) {
+		rc = cli_error("%s", amlops_err_last());
+		goto done;
+	}
+
+	switch (format) {
+	case FORMAT_TEXT:
+		error = amlops_plan_render_text(&out, plan,
+		    color || (isatty(STDOUT_FILENO) && getenv("TERM") &&
+		                 strcmp(getenv("TERM"), "dumb") &&
+		                 !getenv("NO_COLOR"))
+		        ? AMLOPS_PLAN_COLOR
+		        : 0);
+		break;
+	case FORMAT_JSON:
+		error = amlops_plan_render_json(
+		    &out, plan, have_base ? base : NULL, head);
+		break;
+	case FORMAT_MARKDOWN:
+		error = amlops_plan_render_markdown(
+		    &out, plan, have_base ? base : NULL, head);
+		break;
+	}
+	if (error < 0) {
+		rc = cli_error("%s", amlops_err_last());
+		goto done;
+	}
+	fwrite(amlops_buf_cstr(&out), 1, out.len, stdout);
+	if (perr == AMLOPS_EINVALID) {
+		/* refusals: the plan is shown, but it cannot be applied */
+		size_t i;
+
+		for (i = 0; i < plan->nrefusals; i++)
+			fprintf(stderr, "amlops: error: endpoint '%s': %s\n",
+			    plan->refusals[i].endpoint, plan->refusals[i].msg);
+		rc = EXIT_ERROR;
+		goto done;
+	}
+	rc = detailed && plan->nsteps > 0 ? EXIT_CHANGES : EXIT_OK;
+done:
+	amlops_buf_release(&out);
+	amlops_plan_free(plan);
+	amlops_source_pair_release(&pair);
+	amlops_diags_release(&diags);
+	amlops_source_config_free(cfg);
+	amlops_source_free(src);
+	return rc;
+}
