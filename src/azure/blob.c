@@ -260,7 +260,7 @@ blob_send(struct amlops_blob_client *c, const struct blob_req *br,
 	const char *hdrs[16];
 	char *owned[16];
 	size_t nh = 0, no = 0;
-	char date[64], *what = NULL;
+	char date[64], reqid[37], *what = NULL;
 	struct amlops_http_req req = {0};
 	time_t now = time(NULL);
 	struct tm tm;
@@ -292,6 +292,9 @@ blob_send(struct amlops_blob_client *c, const struct blob_req *br,
 
 	gmtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	if ((error = amlops_uuid(reqid)) < 0)
+		goto done;
+	xms[nx++] = amlops_xasprintf("x-ms-client-request-id:%s", reqid);
 	xms[nx++] = amlops_xasprintf("x-ms-date:%s", date);
 	xms[nx++] = amlops_xstrdup("x-ms-version:" BLOB_API_VERSION);
 	for (size_t i = 0; i < br->nxms; i++)
@@ -321,7 +324,9 @@ blob_send(struct amlops_blob_client *c, const struct blob_req *br,
 		owned[no] =
 		    amlops_xasprintf("Content-Type: %s", br->content_type);
 		hdrs[nh++] = owned[no++];
-	}
+	} else
+		hdrs[nh++] =
+		    "Content-Type:"; /* no curl default: it is signed */
 	if (c->key) {
 		char *sig;
 
@@ -334,14 +339,9 @@ blob_send(struct amlops_blob_client *c, const struct blob_req *br,
 		    br->content_type ? br->content_type : "");
 		for (size_t i = 0; i < nx; i++)
 			amlops_buf_printf(&sts, "%s\n", xms[i]);
-		amlops_buf_printf(&sts, "/%s", c->account);
-		{
-			/* The path, decoded: what the service compares. */
-			amlops_buf_puts(&sts, c->endpoint_path);
-			amlops_buf_printf(&sts, "/%s", br->container);
-			if (br->name)
-				amlops_buf_printf(&sts, "/%s", br->name);
-		}
+		/* The path as sent (escaped), after the account name. */
+		amlops_buf_printf(
+		    &sts, "/%s%s", c->account, amlops_buf_cstr(&path));
 		for (size_t i = 0; i < br->nq; i++)
 			amlops_buf_printf(
 			    &sts, "\n%s:%s", q[i].name, q[i].value);
@@ -371,7 +371,7 @@ blob_send(struct amlops_blob_client *c, const struct blob_req *br,
 	if (strcmp(br->method, "HEAD") == 0)
 		req.flags |= AMLOPS_HTTP_HEAD;
 	error = amlops_http_do(c->http, &req, resp);
-
+done:
 	for (size_t i = 0; i < nx; i++)
 		free((char *)xms[i]);
 	for (size_t i = 0; i < no; i++)

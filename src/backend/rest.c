@@ -22,6 +22,7 @@
 #define HTTP_DEFAULT_MAX_RESPONSE (32u << 20)
 #define HTTP_CONNECT_TIMEOUT_MS 10000L
 #define HTTP_REQUEST_TIMEOUT_MS 60000L
+#define REQID_HDR "x-ms-client-request-id:"
 
 struct amlops_http {
 	CURL *curl;
@@ -480,11 +481,21 @@ amlops_http_do(struct amlops_http *h, const struct amlops_http_req *req,
 		return error;
 	what = req->what ? amlops_xstrdup(req->what)
 	                 : default_what(req->method, req->url);
-	if ((error = amlops_uuid(resp->request_id)) < 0)
-		goto done;
-	idh = amlops_xasprintf("x-ms-client-request-id: %s", resp->request_id);
-	hdrs = curl_slist_append(hdrs, idh);
-	hdrs = curl_slist_append(hdrs, "x-ms-return-client-request-id: true");
+	/* A caller that signs its headers (Shared Key) sends its own id. */
+	for (const char *const *p = req->headers; p && *p; p++)
+		if (strncasecmp(*p, REQID_HDR, strlen(REQID_HDR)) == 0) {
+			const char *v = *p + strlen(REQID_HDR);
+
+			v += strspn(v, " ");
+			snprintf(resp->request_id, sizeof(resp->request_id),
+			    "%s", v);
+		}
+	if (resp->request_id[0] == '\0') {
+		if ((error = amlops_uuid(resp->request_id)) < 0)
+			goto done;
+		idh = amlops_xasprintf(REQID_HDR " %s", resp->request_id);
+		hdrs = curl_slist_append(hdrs, idh);
+	}
 	hdrs = curl_slist_append(hdrs, "Expect:");
 	for (const char *const *p = req->headers; p && *p; p++)
 		hdrs = curl_slist_append(hdrs, *p);
