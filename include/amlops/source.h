@@ -152,6 +152,14 @@ int amlops_source_content_id(char out[41], struct amlops_source *src,
     const char *commit, const char *path);
 
 /*
+ * What `path` (repository-relative) is at `commit`, as the spec loader's
+ * path callback sees it: symlinks inside the repository are followed, a
+ * symlink that leads out of it is AMLOPS_PATH_SYMLINK_OUT.
+ */
+enum amlops_path_kind amlops_source_path_kind(
+    struct amlops_source *src, const char *commit, const char *path);
+
+/*
  * The paths that differ between two commits (added, deleted, modified;
  * a rename is its old and its new path), sorted. `base` may be NULL: the
  * empty tree. The caller frees them with amlops_source_paths_free().

@@ -218,6 +218,20 @@ tree_path_kind(void *ctx, const char *path)
 	return kind_at(ctx, path, 0);
 }
 
+enum amlops_path_kind
+amlops_source_path_kind(
+    struct amlops_source *src, const char *commit, const char *path)
+{
+	struct kind_ctx k = {src->repo, NULL};
+	enum amlops_path_kind kind;
+
+	if (amlops_source_lookup_tree(&k.root, src, commit) < 0 || !k.root)
+		return AMLOPS_PATH_MISSING;
+	kind = kind_at(&k, path, 0);
+	git_tree_free(k.root);
+	return kind;
+}
+
 static void
 auto_version(struct amlops_asset *a)
 {

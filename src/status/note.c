@@ -351,6 +351,23 @@ looks_secret(const char *s, size_t *keep)
 	return 0;
 }
 
+/* Turns `c` into the string "[redacted]" in place, keeping its key. */
+static void
+redact(cJSON *c)
+{
+	if (cJSON_IsString(c)) {
+		cJSON_SetValuestring(c, "[redacted]");
+		return;
+	}
+	cJSON_Delete(c->child);
+	c->child = NULL;
+	c->type = cJSON_String;
+	c->valueint = 0;
+	c->valuedouble = 0;
+	c->valuestring = cJSON_malloc(sizeof("[redacted]"));
+	memcpy(c->valuestring, "[redacted]", sizeof("[redacted]"));
+}
+
 static size_t
 scrub(cJSON *j)
 {
@@ -361,11 +378,7 @@ scrub(cJSON *j)
 		if (c->string && secret_key(c->string) && !cJSON_IsNull(c) &&
 		    !(cJSON_IsString(c) &&
 		        !strcmp(c->valuestring, "[redacted]"))) {
-			cJSON *r = cJSON_CreateString("[redacted]");
-
-			/* keep `c` valid for the loop: swap contents */
-			cJSON_ReplaceItemViaPointer(j, c, r);
-			c = r;
+			redact(c);
 			n++;
 			continue;
 		}
