@@ -127,8 +127,10 @@ struct amlops_deployment {
 	 * requestSettings, livenessProbe, readinessProbe,
 	 * environmentVariables, appInsightsEnabled,
 	 * egressPublicNetworkAccess, dataCollector, modelMountPath,
-	 * scaleSettings, resources (kubernetes). Never NULL; an absent
-	 * key means the service's default.
+	 * scaleSettings, startupProbe, properties, and for kubernetes
+	 * containerResourceRequirements (from `resources`, or the 2021
+	 * `resource_requirements`). Never NULL; an absent key means the
+	 * service's default.
 	 */
 	cJSON *settings;
 	struct amlops_loc loc;		/* the deployment's `name` */
@@ -184,7 +186,9 @@ enum amlops_spec_flags {
 	/*
 	 * Check each file on its own: rules within a file apply; those
 	 * across files (endpoint_name, traffic naming another file's
-	 * deployment) and the existence of local paths do not.
+	 * deployment) and the existence of local paths do not. A
+	 * deployment file's deployment then hangs under an endpoint of
+	 * the name it gives, with `file` NULL.
 	 */
 	AMLOPS_SPEC_ALONE = 1 << 0,
 };
