@@ -40,6 +40,22 @@ is_url(const char *s)
 	return strchr(s, '@') && colon && (!slash || colon < slash);
 }
 
+/* git_clone()'s remote, without insteadOf (see remote_open()). */
+static int
+clone_remote_cb(git_remote **out, git_repository *repo, const char *name,
+    const char *url, void *payload)
+{
+	git_remote_create_options ropts;
+
+	(void)payload;
+	git_remote_create_options_init(
+	    &ropts, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ropts.repository = repo;
+	ropts.name = name;
+	ropts.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF;
+	return git_remote_create_with_opts(out, url, &ropts);
+}
+
 static char *
 default_cache_dir(void)
 {
@@ -98,6 +114,7 @@ amlops_source_open(
 		goto opened;
 	}
 	copts.bare = 1;
+	copts.remote_cb = clone_remote_cb;
 	log_debug("%s: cloning url=%s dir=%s", __func__, where, dir);
 	if (git_clone(&src->repo, where, dir, &copts) < 0) {
 		error = amlops_source_git_fail(AMLOPS_ERROR, "cannot clone");
@@ -131,6 +148,49 @@ amlops_source_free(struct amlops_source *src)
 	git_libgit2_shutdown();
 }
 
+/*
+ * The remote `name` as an anonymous remote on its configured URL.
+ * (git_remote_lookup() and insteadOf rewriting in libgit2 1.5 leak the
+ * pcre2 match data of the config regexes they run, ~20 KiB a call: too
+ * much for a watcher. insteadOf is therefore not applied.)
+ */
+static int
+remote_open(git_remote **out, git_repository *repo, const char *name)
+{
+	git_remote_create_options ropts;
+	git_config *cfg = NULL;
+	git_buf url = GIT_BUF_INIT;
+	char *key = amlops_xasprintf("remote.%s.url", name);
+	int error = 0;
+
+	*out = NULL;
+	if (git_repository_config_snapshot(&cfg, repo) < 0) {
+		error = amlops_source_git_fail(
+		    AMLOPS_ERROR, "cannot read the repository config");
+		goto done;
+	}
+	if (git_config_get_string_buf(&url, cfg, key) < 0) {
+		git_error_clear();
+		error =
+		    amlops_err_set(AMLOPS_ENOTFOUND, "no remote '%s'", name);
+		goto done;
+	}
+	git_remote_create_options_init(
+	    &ropts, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+	ropts.repository = repo;
+	/* url.*.insteadOf is looked up with a regex as well */
+	ropts.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF |
+	              GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+	if (git_remote_create_with_opts(out, url.ptr, &ropts) < 0)
+		error =
+		    amlops_source_git_fail(AMLOPS_ERROR, "cannot use remote");
+done:
+	git_buf_dispose(&url);
+	git_config_free(cfg);
+	free(key);
+	return error;
+}
+
 int
 amlops_source_fetch(struct amlops_source *src)
 {
@@ -149,11 +209,8 @@ amlops_source_fetch(struct amlops_source *src)
 	if (!src->url)
 		return 0;
 	git_fetch_options_init(&fopts, GIT_FETCH_OPTIONS_VERSION);
-	if (git_remote_lookup(&remote, src->repo, "origin") < 0) {
-		error = amlops_source_git_fail(
-		    AMLOPS_ERROR, "cached clone has no remote 'origin'");
+	if ((error = remote_open(&remote, src->repo, "origin")) < 0)
 		goto done;
-	}
 	fopts.update_fetchhead = 0;
 	if (git_remote_fetch(remote, &refspecs, &fopts, "amlops fetch") < 0) {
 		error = amlops_source_git_fail(AMLOPS_ERROR, "cannot fetch");
@@ -542,11 +599,8 @@ amlops_source_push(struct amlops_source *src, const char *remote_name,
 	arr.count = nrefspecs;
 	if (!remote_name)
 		remote_name = "origin";
-	if (git_remote_lookup(&remote, src->repo, remote_name) < 0) {
-		error = amlops_source_git_fail(AMLOPS_ENOTFOUND, "no remote");
-		amlops_err_prefix(error, "'%s'", remote_name);
+	if ((error = remote_open(&remote, src->repo, remote_name)) < 0)
 		goto done;
-	}
 	if (git_remote_push(remote, &arr, &popts) < 0) {
 		error = amlops_source_git_fail(AMLOPS_ERROR, "cannot push");
 		amlops_err_prefix(error, "remote '%s'", remote_name);
