@@ -23,7 +23,9 @@
  *   5. traffic, once, to the desired map; mirror traffic, once. Azure
  *      refuses a deployment that has both live and mirror traffic, so the
  *      mirror step goes first when the deployment mirrored now is given
- *      live traffic, and after the traffic step otherwise;
+ *      live traffic, and after the traffic step otherwise; when both hold
+ *      (live and mirrored deployments swap roles) the mirror is cleared
+ *      before the traffic step and set after it;
  *   6. scale down (instance_count shrinks);
  *   7. delete deployments that left the repository (their traffic and
  *      mirror traffic are already 0 after step 5);
@@ -56,9 +58,15 @@
  *
  * Comparisons. Assets are the same when their identity is (see
  * amlops_plan_asset_id()). Traffic maps compare without their 0 entries.
- * Tags compare without the ownership tag, which the executor adds to the
- * endpoints it creates. Settings compare with cJSON_Compare (case
- * sensitive).
+ * Settings compare with cJSON_Compare (case sensitive).
+ *
+ * Ownership tag. Deployment tags always compare without it. Endpoint
+ * tags: in an offline plan (AMLOPS_PLAN_ALL_OWNED) without it; in a live
+ * plan `before` is the target's tags as they are and `after` the desired
+ * tags plus the ownership tag, so that an endpoint amlops did not create
+ * but the repository describes is adopted by one metadata step that adds
+ * the tag. The backend writes the ownership tag on every endpoint PUT
+ * that carries tags (creation and metadata).
  */
 #ifndef AMLOPS_PLAN_H
 #define AMLOPS_PLAN_H
@@ -112,8 +120,11 @@ enum amlops_plan_aspect {
  * The desired and live pointers are borrowed from the inputs of
  * amlops_plan_build() (the executor needs the whole desired object to
  * build a request) and are valid as long as those are; each is NULL when
- * it does not apply (live_* of a create, desired_* of a delete,
- * *_deployment of an endpoint step).
+ * it does not apply: live_* of a create, desired_deployment of a delete,
+ * desired_endpoint of an endpoint delete, *_deployment of an endpoint
+ * step. The delete half of a delete + create (immutable field, no
+ * traffic) has only live_deployment, its create half only
+ * desired_deployment.
  */
 struct amlops_step {
 	char *endpoint;

@@ -54,6 +54,8 @@ struct epctx {
 	const struct amlops_endpoint *d; /* desired, or NULL */
 	const struct amlops_endpoint *l; /* live, or NULL */
 	const char *owner_tag;
+	const char *owner_value;
+	int live_mode; /* not AMLOPS_PLAN_ALL_OWNED */
 	struct steps slot[NSLOTS];
 	struct msgs refusals;
 };
@@ -740,7 +742,12 @@ metadata_json(const char *description, const cJSON *tags, const char *owner_tag)
 	return o;
 }
 
-/* Metadata of a deployment (dd, ld) or, when both are NULL, the endpoint. */
+/*
+ * Metadata of a deployment (dd, ld) or, when both are NULL, the endpoint.
+ * In a live plan the endpoint's tags are compared as they are on the
+ * target, and the desired ones gain the ownership tag: an endpoint that
+ * amlops did not create is adopted by one metadata step that adds it.
+ */
 static void
 plan_metadata(struct epctx *c, const struct amlops_deployment *dd,
     const struct amlops_deployment *ld, enum slot slot)
@@ -754,18 +761,37 @@ plan_metadata(struct epctx *c, const struct amlops_deployment *dd,
 	int desc_same = text_eq(ddesc, ldesc);
 	int tags_same = cJSON_Compare(cJSON_GetObjectItem(before, "tags"),
 	    cJSON_GetObjectItem(after, "tags"), 1);
+	int adopt = 0;
+	const char *why;
 
+	if (!dd && !ld && c->live_mode) {
+		cJSON *lt = cJSON_IsObject(c->l->tags)
+		                ? J(cJSON_Duplicate(c->l->tags, 1))
+		                : J(cJSON_CreateObject());
+		cJSON *at = cJSON_GetObjectItem(after, "tags");
+
+		JOK(cJSON_ReplaceItemInObject(before, "tags", lt));
+		J(cJSON_AddStringToObject(at, c->owner_tag, c->owner_value));
+		adopt = tags_same;
+		tags_same = cJSON_Compare(lt, at, 1);
+	}
 	if (desc_same && tags_same) {
 		cJSON_Delete(before);
 		cJSON_Delete(after);
 		return;
 	}
+	if (!desc_same && !tags_same)
+		why = "description and tags changed";
+	else if (!desc_same)
+		why = "description changed";
+	else
+		why = "tags changed";
 	step_add(c, slot, AMLOPS_PLAN_UPDATE, AMLOPS_ASPECT_METADATA, dd, ld,
 	    before, after,
-	    amlops_xstrdup(!desc_same && !tags_same ? "description and tags "
-	                                              "changed"
-	                   : !desc_same             ? "description changed"
-	                                            : "tags changed"));
+	    adopt ? fmt("%s: the target's endpoint has no tag %s=%s, amlops "
+	                "adopts it",
+	                why, c->owner_tag, c->owner_value)
+	          : amlops_xstrdup(why));
 }
 
 static void
@@ -845,23 +871,38 @@ plan_traffic(struct epctx *c)
 	cJSON *dm = traffic_json(d->mirror, d->nmirror);
 	cJSON *lm =
 	    l ? traffic_json(l->mirror, l->nmirror) : J(cJSON_CreateObject());
-	int mirror_first = 0;
+	int clear_first = 0, blocked = 0;
 	const cJSON *e;
 
 	/*
-	 * A deployment that is mirrored now and gets live traffic must stop
-	 * being mirrored first: Azure refuses both at once.
+	 * Azure refuses a deployment with both live and mirror traffic. A
+	 * deployment mirrored now that gets live traffic must stop being
+	 * mirrored before the traffic step; a deployment that is to be
+	 * mirrored but has live traffic now can be mirrored only after it.
+	 * When both hold (the two swap roles), the mirror is cleared first
+	 * and set after: two mirror steps around the traffic step.
 	 */
 	cJSON_ArrayForEach(e, lm)
 	{
 		if (traffic_get(d->traffic, d->ntraffic, e->string) > 0)
-			mirror_first = 1;
+			clear_first = 1;
 	}
-	if (mirror_first && !cJSON_Compare(dm, lm, 1))
+	cJSON_ArrayForEach(e, dm)
+	{
+		if (cJSON_GetObjectItemCaseSensitive(lt, e->string))
+			blocked = 1;
+	}
+	if (clear_first && !cJSON_Compare(dm, lm, 1)) {
+		cJSON *to = blocked ? J(cJSON_CreateObject())
+		                    : J(cJSON_Duplicate(dm, 1));
+
 		step_add(c, SLOT_TRAFFIC, AMLOPS_PLAN_UPDATE,
 		    AMLOPS_ASPECT_MIRROR_TRAFFIC, NULL, NULL,
-		    J(cJSON_Duplicate(lm, 1)), J(cJSON_Duplicate(dm, 1)),
-		    map_change("mirror traffic", lm, dm));
+		    J(cJSON_Duplicate(lm, 1)), to,
+		    map_change("mirror traffic", lm, to));
+		cJSON_Delete(lm);
+		lm = J(cJSON_Duplicate(to, 1));
+	}
 	if (!cJSON_Compare(dt, lt, 1)) {
 		char *why = map_change("traffic", lt, dt);
 
@@ -869,7 +910,7 @@ plan_traffic(struct epctx *c)
 		    AMLOPS_ASPECT_TRAFFIC, NULL, NULL, lt, dt, why);
 		lt = dt = NULL;
 	}
-	if (!mirror_first && !cJSON_Compare(dm, lm, 1)) {
+	if (!cJSON_Compare(dm, lm, 1)) {
 		char *why = map_change("mirror traffic", lm, dm);
 
 		step_add(c, SLOT_TRAFFIC, AMLOPS_PLAN_UPDATE,
@@ -1067,6 +1108,8 @@ amlops_plan_build(struct amlops_plan **out, const struct amlops_spec *desired,
 		memset(&c, 0, sizeof(c));
 		c.name = names[i];
 		c.owner_tag = tag;
+		c.owner_value = value;
+		c.live_mode = !(opts && (opts->flags & AMLOPS_PLAN_ALL_OWNED));
 		c.d = find_ep(desired, c.name, &nd);
 		c.l = find_ep(live, c.name, &nl);
 		if (nd > 1)

@@ -585,6 +585,13 @@ struct row {
 
 #define OWNED "tags=managed-by:amlops"
 
+/*
+ * Row flags. Rows plan offline (every live endpoint is amlops' own)
+ * unless LIVE; OTHER_TAG makes the ownership tag owner=gitops.
+ */
+#define LIVE 0x1
+#define OTHER_TAG 0x2
+
 static const struct row rows[] = {
     {"plan__nothing_gives_no_steps", NULL, NULL, 0, NULL, 0, "", NULL},
     {"plan__unchanged_endpoint_gives_no_steps", CANARY4, CANARY4, 0, NULL, 0,
@@ -833,6 +840,16 @@ static const struct row rows[] = {
         "\"environment\":null,\"instance_type\":\"Standard_F4s_v2\","
         "\"instance_count\":1} -> null # deployment 's' left the repository\n",
         NULL},
+    {"plan__mirror_and_traffic_swap_roles_in_three_steps",
+        "ep e traffic=a:80,c:20 mirror=b:10\ndep a\ndep b\ndep c",
+        "ep e traffic=a:80,b:20 mirror=c:10\ndep a\ndep b\ndep c", 0, NULL, 0,
+        "e - update mirror_traffic {\"c\":10} -> {} "
+        "# mirror traffic c=10 -> (none)\n"
+        "e - update traffic {\"a\":80,\"b\":20} -> {\"a\":80,\"c\":20} "
+        "# traffic a=80, b=20 -> a=80, c=20\n"
+        "e - update mirror_traffic {} -> {\"b\":10} "
+        "# mirror traffic (none) -> b=10\n",
+        NULL},
     {"plan__new_endpoint_with_mirror",
         "ep e traffic=a:100 mirror=b:10\ndep a\ndep b", NULL, 0, NULL, 0,
         "e - create endpoint null -> {\"auth_mode\":\"key\","
@@ -848,35 +865,48 @@ static const struct row rows[] = {
         "# mirror traffic (none) -> b=10\n",
         NULL},
     {"plan__owned_endpoint_that_left_is_deleted", NULL,
-        "ep gone " OWNED "\ndep b\ndep a", 0, NULL, 0,
+        "ep gone " OWNED "\ndep b\ndep a", LIVE, NULL, 0,
         "gone - delete endpoint {\"deployments\":[\"a\",\"b\"]} -> null "
         "# endpoint 'gone' left the repository\n",
         NULL},
     {"plan__unowned_endpoint_is_left_alone", NULL,
-        "ep theirs tags=managed-by:someone-else", 0, NULL, 0,
+        "ep theirs tags=managed-by:someone-else", LIVE, NULL, 0,
         "NOTE theirs: endpoint 'theirs' is not managed by amlops (no tag "
         "managed-by=amlops), left alone\n",
         NULL},
-    {"plan__offline_plan_owns_every_base_endpoint", NULL, "ep old", 0x100, NULL,
-        0,
+    {"plan__offline_plan_owns_every_base_endpoint", NULL, "ep old", 0, NULL, 0,
         "old - delete endpoint {\"deployments\":[]} -> null "
         "# endpoint 'old' left the repository\n",
         NULL},
     {"plan__owner_tag_is_an_option", NULL,
-        "ep a tags=owner:gitops\nep b " OWNED, 0x200, NULL, 0,
+        "ep a tags=owner:gitops\nep b " OWNED, LIVE | OTHER_TAG, NULL, 0,
         "a - delete endpoint {\"deployments\":[]} -> null "
         "# endpoint 'a' left the repository\n"
         "NOTE b: endpoint 'b' is not managed by amlops (no tag owner=gitops), "
         "left alone\n",
         NULL},
     {"plan__owner_tag_is_not_a_metadata_change", "ep e tags=team:ml",
+        "ep e tags=managed-by:amlops,team:ml", LIVE, NULL, 0, "", NULL},
+    {"plan__offline_plan_ignores_the_owner_tag", "ep e tags=team:ml",
         "ep e tags=managed-by:amlops,team:ml", 0, NULL, 0, "", NULL},
-    {"plan__tags_change_is_metadata", "ep e tags=team:ml,stage:prod",
-        "ep e tags=managed-by:amlops,team:ml", 0, NULL, 0,
+    {"plan__live_plan_adopts_an_untagged_endpoint", "ep e tags=team:ml",
+        "ep e tags=team:ml", LIVE, NULL, 0,
         "e - update metadata {\"description\":null,\"tags\":{\"team\":\"ml\"}} "
-        "-> "
-        "{\"description\":null,\"tags\":{\"team\":\"ml\",\"stage\":\"prod\"}} "
-        "# tags changed\n",
+        "-> {\"description\":null,\"tags\":{\"team\":\"ml\","
+        "\"managed-by\":\"amlops\"}} # tags changed: the target's endpoint "
+        "has no tag managed-by=amlops, amlops adopts it\n",
+        NULL},
+    {"plan__deployment_tags_ignore_the_owner_tag",
+        "ep e " OWNED "\ndep d tags=a:b",
+        "ep e " OWNED "\ndep d "
+        "tags=a:b,managed-by:amlops",
+        LIVE, NULL, 0, "", NULL},
+    {"plan__tags_change_is_metadata", "ep e tags=team:ml,stage:prod",
+        "ep e tags=managed-by:amlops,team:ml", LIVE, NULL, 0,
+        "e - update metadata {\"description\":null,\"tags\":"
+        "{\"managed-by\":\"amlops\",\"team\":\"ml\"}} -> "
+        "{\"description\":null,\"tags\":{\"team\":\"ml\",\"stage\":\"prod\","
+        "\"managed-by\":\"amlops\"}} # tags changed\n",
         NULL},
     {"plan__scope_limits_the_endpoints", "ep a desc=x\nep b desc=y\nep c",
         "ep a\nep b\nep d " OWNED, 0, "b,d", 0,
@@ -1003,9 +1033,9 @@ row_opts(
 
 	*opts = (struct amlops_plan_opts)AMLOPS_PLAN_OPTS_INIT;
 	*scope = NULL;
-	if (r->flags & 0x100)
+	if (!(r->flags & LIVE))
 		opts->flags |= AMLOPS_PLAN_ALL_OWNED;
-	if (r->flags & 0x200) {
+	if (r->flags & OTHER_TAG) {
 		opts->owner_tag = "owner";
 		opts->owner_value = "gitops";
 	}
@@ -1067,6 +1097,9 @@ run_row(void **state)
 	fx_free(l);
 }
 
+static const struct amlops_plan_opts offline = {
+    AMLOPS_PLAN_ALL_OWNED, NULL, NULL, NULL, 0};
+
 /* Determinism ---------------------------------------------------------- */
 
 static char *
@@ -1075,7 +1108,7 @@ plan_json(const struct amlops_spec *d, const struct amlops_spec *l)
 	struct amlops_plan *plan = NULL;
 	struct amlops_buf b = AMLOPS_BUF_INIT;
 
-	amlops_plan_build(&plan, d, l, NULL);
+	amlops_plan_build(&plan, d, l, &offline);
 	assert_int_equal(amlops_plan_render_json(&b, plan, "a", "b"), 0);
 	amlops_plan_free(plan);
 	return amlops_buf_detach(&b);
@@ -1140,7 +1173,7 @@ plan__steps_borrow_the_desired_and_live_objects(void **state)
 	struct amlops_spec *l = fx_parse("ep e traffic=a:100\ndep a\ndep old");
 	struct amlops_plan *plan = NULL;
 
-	assert_int_equal(amlops_plan_build(&plan, d, l, NULL), 0);
+	assert_int_equal(amlops_plan_build(&plan, d, l, &offline), 0);
 	assert_int_equal(plan->nsteps, 3);
 	/* create n */
 	assert_ptr_equal(plan->steps[0].desired_endpoint, d->endpoints[0]);
@@ -1225,9 +1258,10 @@ small_plan(struct amlops_spec **d, struct amlops_spec **l)
 	*d = fx_parse(
 	    "ep my-endpoint traffic=blue:90,green:10\n" BLUE2 "\n" GREEN2 "\n"
 	    "ep stuck traffic=a:100\ndep a type=B");
-	*l = fx_parse("ep my-endpoint traffic=blue:100\n" BLUE1 "\ndep old\n"
-	              "ep stuck traffic=a:100\ndep a type=A\n"
-	              "ep theirs");
+	*l = fx_parse(
+	    "ep my-endpoint " OWNED " traffic=blue:100\n" BLUE1 "\ndep old\n"
+	    "ep stuck " OWNED " traffic=a:100\ndep a type=A\n"
+	    "ep theirs");
 	assert_int_equal(
 	    amlops_plan_build(&plan, *d, *l, NULL), AMLOPS_EINVALID);
 	return plan;
@@ -1300,7 +1334,7 @@ plan__text_no_changes(void **state)
 	struct amlops_plan *plan = NULL;
 	struct amlops_buf b = AMLOPS_BUF_INIT;
 
-	assert_int_equal(amlops_plan_build(&plan, d, l, NULL), 0);
+	assert_int_equal(amlops_plan_build(&plan, d, l, &offline), 0);
 	assert_int_equal(amlops_plan_render_text(&b, plan, 0), 0);
 	assert_string_equal(amlops_buf_cstr(&b), "No changes.\n");
 	amlops_buf_reset(&b);
@@ -1339,7 +1373,7 @@ plan__text_settings_and_metadata_show_each_key(void **state)
 	struct amlops_plan *plan = NULL;
 	struct amlops_buf b = AMLOPS_BUF_INIT;
 
-	assert_int_equal(amlops_plan_build(&plan, d, l, NULL), 0);
+	assert_int_equal(amlops_plan_build(&plan, d, l, &offline), 0);
 	assert_int_equal(amlops_plan_render_text(&b, plan, 0), 0);
 	assert_string_equal(amlops_buf_cstr(&b),
 	    "e\n"
@@ -1362,7 +1396,7 @@ plan__json_renderer_is_the_stable_format(void **state)
 	struct amlops_buf b = AMLOPS_BUF_INIT;
 	cJSON *j, *step;
 
-	assert_int_equal(amlops_plan_build(&plan, d, l, NULL), 0);
+	assert_int_equal(amlops_plan_build(&plan, d, l, &offline), 0);
 	assert_int_equal(amlops_plan_render_json(&b, plan, "abc123", NULL), 0);
 	assert_string_equal(amlops_buf_cstr(&b),
 	    "{\n"
@@ -1492,7 +1526,7 @@ plan__markdown_escapes_user_text(void **state)
 	struct amlops_buf b = AMLOPS_BUF_INIT;
 	const char *s;
 
-	assert_int_equal(amlops_plan_build(&plan, d, l, NULL), 0);
+	assert_int_equal(amlops_plan_build(&plan, d, l, &offline), 0);
 	assert_int_equal(amlops_plan_render_markdown(&b, plan, NULL, "<b>"), 0);
 	s = amlops_buf_cstr(&b);
 	assert_non_null(strstr(s, "Base (none), head &lt;b&gt;.\n"));
