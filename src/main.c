@@ -21,6 +21,7 @@ static const struct cmd cmds[] = {
 	{"validate", cmd_validate, 0, "check endpoint YAML"},
 	{"plan", cmd_plan, CMD_NEEDS_REPO, "show the steps to a commit"},
 	{"status", cmd_status, CMD_NEEDS_REPO, "show a commit's note"},
+	{"host", cmd_host, 0, "run the local control plane and model server"},
 	{NULL, NULL, 0, NULL},
 };
 

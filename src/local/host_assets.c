@@ -1,0 +1,655 @@
+/*
+ * Code, model and environment versions of `amlops host`. A PUT with a
+ * file:// URI copies the file or folder into DIR/store/<sha256>/<name>,
+ * where <sha256> covers the names, executable bits and bytes of the whole
+ * tree, so a registered version never changes when its source does.
+ * Versions are immutable, as in Azure: a second PUT with other content
+ * answers 409.
+ *
+ * State entry, under ws["assets"]["<type>/<name>/<version>"]:
+ *   {"resource":{ARM body},"asset_name","asset_version","digest",
+ *    "source":"file:///...","path":"DIR/store/<sha256>/<name>"}
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "amlops/err.h"
+#include "amlops/log.h"
+#include "amlops/util.h"
+#include "local/host.h"
+
+#define MMLS "Microsoft.MachineLearningServices"
+#define TREE_DEPTH 32
+
+/* SHA-256, through libcrypto. */
+
+struct sha256 {
+	EVP_MD_CTX *ctx;
+};
+
+static void
+sha256_init(struct sha256 *s)
+{
+	if (!(s->ctx = EVP_MD_CTX_new()) ||
+	    EVP_DigestInit_ex(s->ctx, EVP_sha256(), NULL) != 1)
+		abort();
+}
+
+static void
+sha256_add(struct sha256 *s, const void *data, size_t len)
+{
+	if (EVP_DigestUpdate(s->ctx, data, len) != 1)
+		abort();
+}
+
+/* Writes the hex digest and frees the context. */
+static void
+sha256_hex(struct sha256 *s, char out[65])
+{
+	unsigned char md[32];
+	unsigned int n = 0, i;
+
+	if (EVP_DigestFinal_ex(s->ctx, md, &n) != 1 || n != 32)
+		abort();
+	for (i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+	EVP_MD_CTX_free(s->ctx);
+	s->ctx = NULL;
+}
+
+static void
+sha256_abandon(struct sha256 *s)
+{
+	EVP_MD_CTX_free(s->ctx);
+	s->ctx = NULL;
+}
+
+/* Trees */
+
+static int
+cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The sorted names in a folder, without "." and "..". */
+static int
+list_dir(char ***out, size_t *n_out, const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	char **names = NULL;
+	size_t n = 0;
+
+	if (!d)
+		return amlops_err_sys(AMLOPS_ERROR, "cannot open '%s'", path);
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		names = amlops_xrealloc(names, (n + 1) * sizeof(char *));
+		names[n++] = amlops_xstrdup(e->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(char *), cmp_names);
+	*out = names;
+	*n_out = n;
+	return 0;
+}
+
+static void
+free_names(char **names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static int
+digest_file(struct sha256 *s, const char *path)
+{
+	char chunk[65536];
+	ssize_t n;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return amlops_err_sys(AMLOPS_ERROR, "cannot open '%s'", path);
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			close(fd);
+			return amlops_err_sys(
+			    AMLOPS_ERROR, "cannot read '%s'", path);
+		}
+		sha256_add(s, chunk, (size_t)n);
+	}
+	close(fd);
+	return 0;
+}
+
+static int
+digest_tree(struct sha256 *s, const char *path, const char *rel, int depth)
+{
+	struct stat st;
+	char **names = NULL, *child, *crel, hdr[64];
+	size_t n = 0, i;
+	int error = 0;
+
+	if (depth > TREE_DEPTH)
+		return amlops_err_set(AMLOPS_EINVALID,
+		    "'%s' is nested more than %d folders deep", path,
+		    TREE_DEPTH);
+	if (stat(path, &st) < 0)
+		return amlops_err_sys(
+		    errno == ENOENT ? AMLOPS_ENOTFOUND : AMLOPS_ERROR,
+		    "cannot read '%s'", path);
+	if (S_ISREG(st.st_mode)) {
+		snprintf(hdr, sizeof(hdr), "%c %lld",
+		    (st.st_mode & 0111) ? 'x' : 'f', (long long)st.st_size);
+		sha256_add(s, hdr, strlen(hdr) + 1);
+		sha256_add(s, rel, strlen(rel) + 1);
+		return digest_file(s, path);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return amlops_err_set(AMLOPS_EINVALID,
+		    "'%s' is neither a file nor a folder", path);
+	sha256_add(s, "d", 2);
+	sha256_add(s, rel, strlen(rel) + 1);
+	if ((error = list_dir(&names, &n, path)) < 0)
+		return error;
+	for (i = 0; i < n && !error; i++) {
+		child = amlops_xasprintf("%s/%s", path, names[i]);
+		crel = amlops_xasprintf("%s/%s", rel, names[i]);
+		error = digest_tree(s, child, crel, depth + 1);
+		free(child);
+		free(crel);
+	}
+	free_names(names, n);
+	return error;
+}
+
+int
+host_tree_digest(char out[65], const char *path)
+{
+	const char *base = strrchr(path, '/');
+	struct sha256 s;
+	int error;
+
+	sha256_init(&s);
+	if ((error = digest_tree(&s, path, base ? base + 1 : path, 0)) < 0) {
+		sha256_abandon(&s);
+		return error;
+	}
+	sha256_hex(&s, out);
+	return 0;
+}
+
+static int
+copy_file(const char *src, const char *dst, mode_t mode)
+{
+	char chunk[65536];
+	ssize_t n, w, off;
+	int in, out, error = 0;
+
+	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0)
+		return amlops_err_sys(AMLOPS_ERROR, "cannot open '%s'", src);
+	out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    (mode & 0111) ? 0700 : 0600);
+	if (out < 0) {
+		close(in);
+		return amlops_err_sys(AMLOPS_ERROR, "cannot create '%s'", dst);
+	}
+	while ((n = read(in, chunk, sizeof(chunk))) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			error = amlops_err_sys(
+			    AMLOPS_ERROR, "cannot read '%s'", src);
+			break;
+		}
+		for (off = 0; off < n; off += w) {
+			w = write(out, chunk + off, (size_t)(n - off));
+			if (w < 0 && errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			if (w < 0) {
+				error = amlops_err_sys(
+				    AMLOPS_ERROR, "cannot write '%s'", dst);
+				goto done;
+			}
+		}
+	}
+done:
+	if (close(out) < 0 && !error)
+		error = amlops_err_sys(AMLOPS_ERROR, "cannot write '%s'", dst);
+	close(in);
+	return error;
+}
+
+static int
+copy_tree(const char *src, const char *dst, int depth)
+{
+	struct stat st;
+	char **names = NULL, *s, *d;
+	size_t n = 0, i;
+	int error = 0;
+
+	if (depth > TREE_DEPTH)
+		return amlops_err_set(AMLOPS_EINVALID,
+		    "'%s' is nested more than %d folders deep", src,
+		    TREE_DEPTH);
+	if (stat(src, &st) < 0)
+		return amlops_err_sys(AMLOPS_ERROR, "cannot read '%s'", src);
+	if (S_ISREG(st.st_mode))
+		return copy_file(src, dst, st.st_mode);
+	if (!S_ISDIR(st.st_mode))
+		return amlops_err_set(AMLOPS_EINVALID,
+		    "'%s' is neither a file nor a folder", src);
+	if (mkdir(dst, 0700) < 0 && errno != EEXIST)
+		return amlops_err_sys(AMLOPS_ERROR, "cannot create '%s'", dst);
+	if ((error = list_dir(&names, &n, src)) < 0)
+		return error;
+	for (i = 0; i < n && !error; i++) {
+		s = amlops_xasprintf("%s/%s", src, names[i]);
+		d = amlops_xasprintf("%s/%s", dst, names[i]);
+		error = copy_tree(s, d, depth + 1);
+		free(s);
+		free(d);
+	}
+	free_names(names, n);
+	return error;
+}
+
+int
+host_copy_tree(const char *src, const char *dst)
+{
+	return copy_tree(src, dst, 0);
+}
+
+static int
+rm_tree(const char *path)
+{
+	struct stat st;
+	char **names = NULL, *c;
+	size_t n = 0, i;
+
+	if (lstat(path, &st) < 0)
+		return 0;
+	if (S_ISDIR(st.st_mode) && list_dir(&names, &n, path) == 0) {
+		for (i = 0; i < n; i++) {
+			c = amlops_xasprintf("%s/%s", path, names[i]);
+			rm_tree(c);
+			free(c);
+		}
+		free_names(names, n);
+		return rmdir(path);
+	}
+	return unlink(path);
+}
+
+/* Copies `src` into DIR/store/<digest>/<basename> unless it is there. */
+static int
+store_put(
+    struct amlops_host *h, const char *src, const char *digest, char **path_out)
+{
+	const char *base = strrchr(src, '/') + 1;
+	char *dir = amlops_xasprintf("%s/store/%s", h->dir, digest);
+	char *tmp = amlops_xasprintf(
+	    "%s/store/.tmp-%s-%ld", h->dir, digest, (long)getpid());
+	char *tmpdst = amlops_xasprintf("%s/%s", tmp, base);
+	char *dst = amlops_xasprintf("%s/%s", dir, base);
+	struct stat st;
+	int error = 0;
+
+	if (stat(dst, &st) == 0)
+		goto found;
+	rm_tree(tmp);
+	if ((error = amlops_mkdir_p(tmp, 0700)) < 0)
+		goto done;
+	if ((error = host_copy_tree(src, tmpdst)) < 0)
+		goto done;
+	rm_tree(dir);
+	if (rename(tmp, dir) < 0) {
+		error = amlops_err_sys(AMLOPS_ERROR, "cannot rename '%s'", tmp);
+		goto done;
+	}
+found:
+	*path_out = dst;
+	dst = NULL;
+done:
+	if (error)
+		rm_tree(tmp);
+	free(dir);
+	free(tmp);
+	free(tmpdst);
+	free(dst);
+	return error;
+}
+
+static const char *
+type_singular(const char *type)
+{
+	return !strcmp(type, "codes")    ? "code"
+	       : !strcmp(type, "models") ? "model"
+	                                 : "environment";
+}
+
+static char *
+asset_key(const char *type, const char *name, const char *version)
+{
+	return amlops_xasprintf("%s/%s/%s", type, name, version);
+}
+
+/* Decodes %XX in a file:// path; returns NULL on a bad escape. */
+static char *
+uri_path(const char *uri)
+{
+	const char *p = uri + strlen("file://");
+	char *out = amlops_xmalloc(strlen(p) + 1), *o = out;
+	unsigned v;
+
+	while (*p) {
+		if (*p == '%') {
+			if (sscanf(p + 1, "%2x", &v) != 1 || !v) {
+				free(out);
+				return NULL;
+			}
+			*o++ = (char)v;
+			p += 3;
+		} else {
+			*o++ = *p++;
+		}
+	}
+	*o = '\0';
+	/* no trailing slash: the last component names the content */
+	while (o > out + 1 && o[-1] == '/')
+		*--o = '\0';
+	return out;
+}
+
+static void
+env_digest(char out[65], const cJSON *props)
+{
+	struct sha256 s;
+	const char *keys[] = {
+	    "image", "condaFile", "build", "inferenceConfig", "osType"};
+	cJSON *v;
+	char *text;
+	size_t i;
+
+	sha256_init(&s);
+	for (i = 0; i < AMLOPS_ARRAY_SIZE(keys); i++) {
+		v = cJSON_GetObjectItem(props, keys[i]);
+		text = v ? cJSON_PrintUnformatted(v) : amlops_xstrdup("null");
+		sha256_add(&s, keys[i], strlen(keys[i]) + 1);
+		sha256_add(&s, text, strlen(text) + 1);
+		free(text);
+	}
+	sha256_hex(&s, out);
+}
+
+void
+host_asset_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
+    const char *type, const char *name, const char *version,
+    struct host_resp *r)
+{
+	const char *what = type_singular(type);
+	const char *uri_key = !strcmp(type, "codes") ? "codeUri" : "modelUri";
+	cJSON *body = NULL, *props, *assets, *old, *entry = NULL, *res, *v;
+	char *key = asset_key(type, name, version), *path = NULL;
+	char *stored = NULL, *wsid = NULL, *id = NULL, target[32];
+	const char *uri = NULL, *end = NULL;
+	char digest[65];
+	int error;
+
+	body = req->body_len ? cJSON_ParseWithLengthOpts(
+	                           req->body, req->body_len, &end, 0)
+	                     : NULL;
+	if (!cJSON_IsObject(body)) {
+		host_resp_error(r, 400, "InvalidRequestContent", NULL,
+		    "the request content must be a JSON object");
+		goto done;
+	}
+	props = cJSON_GetObjectItem(body, "properties");
+	if (!cJSON_IsObject(props)) {
+		host_resp_error(r, 400, "BadArgument", "properties",
+		    "the 'properties' object is required");
+		goto done;
+	}
+	snprintf(target, sizeof(target), "properties.%s", uri_key);
+	if (strcmp(type, "environments")) {
+		uri = host_json_str(props, uri_key);
+		if (!uri) {
+			host_resp_error(r, 400, "BadArgument", target,
+			    "'%s' is required", target);
+			goto done;
+		}
+		if (strncmp(uri, "file:///", 8)) {
+			host_resp_error(r, 400, "BadArgument", target,
+			    "'%s' is not a file:/// URI; this host registers "
+			    "local files and folders only",
+			    uri);
+			goto done;
+		}
+		if (!(path = uri_path(uri))) {
+			host_resp_error(r, 400, "BadArgument", target,
+			    "'%s' has a bad %%-escape", uri);
+			goto done;
+		}
+		if ((error = host_tree_digest(digest, path)) < 0) {
+			host_resp_error(r, 400, "BadArgument", target,
+			    "cannot register %s '%s' version '%s': %s", what,
+			    name, version, amlops_err_last());
+			goto done;
+		}
+	} else {
+		v = cJSON_GetObjectItem(props, "image");
+		if (!cJSON_IsString(v) &&
+		    !cJSON_IsObject(cJSON_GetObjectItem(props, "build"))) {
+			host_resp_error(r, 400, "BadArgument",
+			    "properties.image",
+			    "an environment needs 'properties.image' or "
+			    "'properties.build'");
+			goto done;
+		}
+		v = cJSON_GetObjectItem(props, "condaFile");
+		if (v && !cJSON_IsString(v) && !cJSON_IsNull(v)) {
+			host_resp_error(r, 400, "BadArgument",
+			    "properties.condaFile",
+			    "'properties.condaFile' must be a string (the "
+			    "conda YAML)");
+			goto done;
+		}
+		env_digest(digest, props);
+	}
+	assets = host_json_obj(ws, "assets");
+	if ((old = cJSON_GetObjectItem(assets, key))) {
+		if (strcmp(host_json_str(old, "digest") ?: "", digest)) {
+			host_resp_error(r, 409, "Conflict", NULL,
+			    "%s '%s' version '%s' already exists with other "
+			    "content; versions cannot change, register a new "
+			    "version",
+			    what, name, version);
+			goto done;
+		}
+		host_resp_json(r, 200,
+		    cJSON_Duplicate(cJSON_GetObjectItem(old, "resource"), 1));
+		goto done;
+	}
+	if (path && (error = store_put(h, path, digest, &stored)) < 0) {
+		host_resp_error(r, 500, "InternalServerError", NULL,
+		    "cannot store %s '%s' version '%s': %s", what, name,
+		    version, amlops_err_last());
+		goto done;
+	}
+	wsid = host_ws_id(ws);
+	id =
+	    amlops_xasprintf("%s/%s/%s/versions/%s", wsid, type, name, version);
+	entry = cJSON_CreateObject();
+	res = cJSON_AddObjectToObject(entry, "resource");
+	cJSON_AddStringToObject(res, "id", id);
+	cJSON_AddStringToObject(res, "name", version);
+	{
+		char *t =
+		    amlops_xasprintf("%s/workspaces/%s/versions", MMLS, type);
+		cJSON_AddStringToObject(res, "type", t);
+		free(t);
+	}
+	v = cJSON_Duplicate(props, 1);
+	host_json_set_str(v, "provisioningState", "Succeeded");
+	if (!cJSON_GetObjectItem(v, "isAnonymous"))
+		cJSON_AddBoolToObject(v, "isAnonymous", 0);
+	if (!strcmp(type, "models") && !cJSON_GetObjectItem(v, "modelType"))
+		cJSON_AddStringToObject(v, "modelType", "CustomModel");
+	cJSON_AddItemToObject(res, "properties", v);
+	{
+		cJSON *sd = cJSON_AddObjectToObject(res, "systemData");
+		char now[32];
+		amlops_time_rfc3339(now, amlops_wall_ms());
+		cJSON_AddStringToObject(sd, "createdAt", now);
+		cJSON_AddStringToObject(sd, "createdBy", "amlops host");
+		cJSON_AddStringToObject(sd, "createdByType", "Application");
+		cJSON_AddStringToObject(sd, "lastModifiedAt", now);
+		cJSON_AddStringToObject(sd, "lastModifiedBy", "amlops host");
+		cJSON_AddStringToObject(
+		    sd, "lastModifiedByType", "Application");
+	}
+	cJSON_AddStringToObject(entry, "asset_name", name);
+	cJSON_AddStringToObject(entry, "asset_version", version);
+	cJSON_AddStringToObject(entry, "digest", digest);
+	if (uri)
+		cJSON_AddStringToObject(entry, "source", uri);
+	if (stored)
+		cJSON_AddStringToObject(entry, "path", stored);
+	cJSON_AddItemToObject(assets, key, entry);
+	if (host_state_save(h) < 0) {
+		cJSON_DeleteItemFromObject(assets, key);
+		host_resp_error(r, 500, "InternalServerError", NULL,
+		    "cannot save the state: %s", amlops_err_last());
+		goto done;
+	}
+	log_info("asset=%s name=%s version=%s digest=%.12s", what, name,
+	    version, digest);
+	host_resp_json(r, 201, cJSON_Duplicate(res, 1));
+done:
+	cJSON_Delete(body);
+	free(key);
+	free(path);
+	free(stored);
+	free(wsid);
+	free(id);
+}
+
+void
+host_asset_get(struct amlops_host *h, const struct host_req *req, cJSON *ws,
+    const char *type, const char *name, const char *version,
+    struct host_resp *r)
+{
+	cJSON *assets = host_json_obj(ws, "assets"), *e, *out, *list;
+	char *key, *prefix;
+	size_t n;
+
+	if (!version) {
+		prefix = amlops_xasprintf("%s/%s/", type, name);
+		n = strlen(prefix);
+		out = cJSON_CreateObject();
+		list = cJSON_AddArrayToObject(out, "value");
+		cJSON_ArrayForEach(e, assets)
+		{
+			if (!strncasecmp(e->string, prefix, n))
+				cJSON_AddItemToArray(list,
+				    cJSON_Duplicate(
+				        cJSON_GetObjectItem(e, "resource"), 1));
+		}
+		free(prefix);
+		host_resp_json(r, 200, out);
+		return;
+	}
+	key = asset_key(type, name, version);
+	e = cJSON_GetObjectItem(assets, key);
+	free(key);
+	if (!e) {
+		host_resp_error(r, 404, "ResourceNotFound", NULL,
+		    "%s '%s' version '%s' not found in workspace '%s'",
+		    type_singular(type), name, version,
+		    host_json_str(ws, "workspace"));
+		return;
+	}
+	host_resp_json(
+	    r, 200, cJSON_Duplicate(cJSON_GetObjectItem(e, "resource"), 1));
+}
+
+cJSON *
+host_asset_resolve(struct amlops_host *h, cJSON *ws, const char *type,
+    const char *ref, const char *target, struct host_resp *r)
+{
+	char *copy = NULL, *seg[16], *p, *save = NULL, *name = NULL,
+	     *version = NULL, *key = NULL;
+	const char *s = ref;
+	cJSON *in_ws = ws, *e = NULL;
+	size_t n = 0;
+
+	if (!strncmp(s, "azureml://", 10)) {
+		host_resp_error(r, 400, "BadArgument", target,
+		    "'%s': registry and datastore URIs are not available on "
+		    "the local host; use a workspace asset id",
+		    ref);
+		return NULL;
+	}
+	if (!strncmp(s, "azureml:", 8))
+		s += 8;
+	copy = amlops_xstrdup(s);
+	if (*s == '/') {
+		for (p = strtok_r(copy, "/", &save); p && n < 16;
+		     p = strtok_r(NULL, "/", &save))
+			seg[n++] = p;
+		if (n == 12 && !strcasecmp(seg[0], "subscriptions") &&
+		    !strcasecmp(seg[2], "resourceGroups") &&
+		    !strcasecmp(seg[4], "providers") &&
+		    !strcasecmp(seg[5], MMLS) &&
+		    !strcasecmp(seg[6], "workspaces") &&
+		    !strcasecmp(seg[8], type) &&
+		    !strcasecmp(seg[10], "versions")) {
+			in_ws = host_state_ws(h, seg[1], seg[3], seg[7], 0);
+			name = seg[9];
+			version = seg[11];
+		}
+	} else if ((p = strchr(copy, ':')) && !strchr(p + 1, ':') &&
+	           p != copy && p[1]) {
+		*p = '\0';
+		name = copy;
+		version = p + 1;
+	}
+	if (!name) {
+		host_resp_error(r, 400, "BadArgument", target,
+		    "'%s' is not a %s id (expected '/subscriptions/.../%s/"
+		    "NAME/versions/VERSION' or 'azureml:NAME:VERSION')",
+		    ref, type_singular(type), type);
+		goto done;
+	}
+	key = asset_key(type, name, version);
+	if (!in_ws ||
+	    !(e = cJSON_GetObjectItem(host_json_obj(in_ws, "assets"), key))) {
+		host_resp_error(r, 404, "ResourceNotFound", target,
+		    "%s '%s' version '%s' not found", type_singular(type), name,
+		    version);
+		goto done;
+	}
+done:
+	free(copy);
+	free(key);
+	return e;
+}
