@@ -475,7 +475,8 @@ amlops_source_touched(char ***out, size_t *n, const struct amlops_spec *base,
 	size_t nv = 0, cap = 0, i, s;
 
 	sorted = amlops_xcalloc(npaths + 1, sizeof(*sorted));
-	memcpy(sorted, paths, npaths * sizeof(*paths));
+	if (npaths)
+		memcpy(sorted, paths, npaths * sizeof(*paths));
 	qsort(sorted, npaths, sizeof(*sorted), cmp_cstr);
 	for (s = 0; s < 2; s++) {
 		if (!sides[s])

@@ -798,6 +798,13 @@ source__touched_endpoints_and_narrowed_loads(void **state)
 	assert_int_equal(n, 0);
 	amlops_source_paths_free(names, n);
 
+	/* no change at all */
+	assert_int_equal(amlops_source_diff_touched(&names, &n, &diags, src,
+			     d, d, NULL),
+	    0);
+	assert_int_equal(n, 0);
+	amlops_source_paths_free(names, n);
+
 	/* from nothing: everything is new */
 	assert_int_equal(
 	    amlops_source_load_pair(&pair, &diags, src, NULL, d, NULL), 0);
