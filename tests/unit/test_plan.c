@@ -1196,6 +1196,118 @@ plan__steps_borrow_the_desired_and_live_objects(void **state)
 	fx_free(l);
 }
 
+/* The real loader on the 2021 corpus ----------------------------------- */
+
+static const char *const canary_files[] = {
+    "1-create-endpoint-with-blue.yml",
+    "2-scale-blue.yml",
+    "3-create-green.yml",
+    "4-flight-green.yml",
+    "5-full-green.yml",
+    "6-delete-blue.yml",
+};
+
+#define CANARY_DIR "cli/endpoints/online/managed/canary-declarative-flow"
+
+static struct amlops_spec *
+load_corpus(const char *shared, const char *file)
+{
+	struct amlops_buf data = AMLOPS_BUF_INIT;
+	struct amlops_diags diags = AMLOPS_DIAGS_INIT;
+	struct amlops_spec_opts opts = {0, NULL, NULL};
+	struct amlops_spec_file f;
+	struct amlops_spec *spec = NULL;
+	char *disk = amlops_xasprintf(
+	    "%s/corpus/azureml-examples-2021/" CANARY_DIR "/%s", shared, file);
+	char *repo = amlops_xasprintf(CANARY_DIR "/%s", file);
+	size_t i;
+	int rc;
+
+	assert_int_equal(amlops_file_read(&data, disk, 1 << 20), 0);
+	f.path = repo;
+	f.data = data.ptr;
+	f.len = data.len;
+	rc = amlops_spec_load(&spec, &diags, &f, 1, &opts);
+	for (i = 0; i < diags.n; i++) {
+		char *m = amlops_diag_format(&diags.v[i]);
+
+		print_error("%s\n", m);
+		free(m);
+	}
+	assert_int_equal(rc, 0);
+	assert_non_null(spec);
+	amlops_diags_release(&diags);
+	amlops_buf_release(&data);
+	free(disk);
+	free(repo);
+	return spec;
+}
+
+static void
+plan__canary_corpus_through_the_real_loader(void **state)
+{
+	static const char *const want[] = {
+	    "create endpoint -\ncreate deployment blue\n"
+	    "update traffic - {\"blue\":100}\n",
+	    "update scale blue 2\n",
+	    "create deployment green\n",
+	    "update traffic - {\"blue\":90,\"green\":10}\n",
+	    "update traffic - {\"green\":100}\n",
+	    "delete deployment blue\n",
+	};
+	const char *shared = getenv("AMLOPS_SHARED");
+	struct amlops_spec *prev = NULL;
+	struct amlops_buf probe = AMLOPS_BUF_INIT;
+	char *first;
+	size_t i, k;
+
+	if (!shared) {
+		print_message("SKIP: AMLOPS_SHARED is not set\n");
+		skip();
+	}
+	first = amlops_xasprintf("%s/corpus/azureml-examples-2021/" CANARY_DIR
+	                         "/%s",
+	    shared, canary_files[0]);
+	if (amlops_file_read(&probe, first, 1 << 20) < 0) {
+		print_message("SKIP: %s is absent\n", first);
+		free(first);
+		skip();
+	}
+	free(first);
+	amlops_buf_release(&probe);
+	for (i = 0; i < AMLOPS_ARRAY_SIZE(canary_files); i++) {
+		struct amlops_spec *cur = load_corpus(shared, canary_files[i]);
+		struct amlops_plan *plan = NULL;
+		struct amlops_buf got = AMLOPS_BUF_INIT;
+
+		assert_int_equal(
+		    amlops_plan_build(&plan, cur, prev, &offline), 0);
+		for (k = 0; k < plan->nsteps; k++) {
+			const struct amlops_step *st = &plan->steps[k];
+			char *after = cJSON_PrintUnformatted(st->after);
+
+			assert_string_equal(st->endpoint, "my-endpoint");
+			amlops_buf_printf(&got, "%s %s %s",
+			    amlops_plan_action_name(st->action),
+			    amlops_plan_aspect_name(st->aspect),
+			    st->deployment ? st->deployment : "-");
+			if (st->aspect == AMLOPS_ASPECT_TRAFFIC ||
+			    st->aspect == AMLOPS_ASPECT_SCALE)
+				amlops_buf_printf(&got, " %s", after);
+			amlops_buf_putc(&got, '\n');
+			cJSON_free(after);
+		}
+		assert_string_equal(amlops_buf_cstr(&got), want[i]);
+		check_invariants(plan, cur, prev);
+		amlops_buf_release(&got);
+		amlops_plan_free(plan);
+		if (prev)
+			amlops_spec_free(prev);
+		prev = cur;
+	}
+	amlops_spec_free(prev);
+}
+
 /* Helpers --------------------------------------------------------------- */
 
 static void
@@ -1604,6 +1716,7 @@ main(void)
 	} while (0)
 	ADD(plan__same_input_any_order_same_plan);
 	ADD(plan__steps_borrow_the_desired_and_live_objects);
+	ADD(plan__canary_corpus_through_the_real_loader);
 	ADD(plan__asset_identity_strings);
 	ADD(plan__names_of_actions_and_aspects);
 	ADD(plan__text_renderer_exact);
