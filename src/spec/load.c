@@ -76,6 +76,21 @@ traffic_cmp(const void *a, const void *b)
 	return strcmp(x->deployment, y->deployment);
 }
 
+static int
+parse_percent(const char *s, long *out)
+{
+	char *end;
+	long x;
+
+	if (!*s)
+		return -1;
+	x = strtol(s, &end, 10);
+	if (*end || x < 0 || x > 100)
+		return -1;
+	*out = x;
+	return 0;
+}
+
 /* traffic / mirror_traffic: {deployment: percent} */
 static int
 parse_traffic(struct lctx *c, const struct ynode *v, const char *key,
@@ -90,7 +105,6 @@ parse_traffic(struct lctx *c, const struct ynode *v, const char *key,
 	for (i = 0; i < v->n; i++) {
 		const struct ynode *k = v->u.kids[2 * i],
 		                   *x = v->u.kids[2 * i + 1];
-		char what[160];
 		long pct;
 		size_t j;
 
@@ -101,9 +115,16 @@ parse_traffic(struct lctx *c, const struct ynode *v, const char *key,
 				break;
 		if (j < n)
 			continue; /* a duplicate key, reported */
-		snprintf(what, sizeof(what), "%s for '%s'", key, k->u.s.str);
-		if (lget_int(c, x, what, 0, 100, NULL, &pct) < 0)
+		if (x->type != YN_SCALAR || !x->plain ||
+		    parse_percent(x->u.s.str, &pct) < 0) {
+			lerr(c, x,
+			    "%s for '%s' must be an integer from 0 to "
+			    "100, not %s%s%s",
+			    key, k->u.s.str, x->type == YN_SCALAR ? "'" : "",
+			    x->type == YN_SCALAR ? x->u.s.str : ynode_kind(x),
+			    x->type == YN_SCALAR ? "'" : "");
 			continue;
+		}
 		t[n].deployment = amlops_xstrdup(k->u.s.str);
 		t[n].percent = (int)pct;
 		t[n].loc.file = c->file;

@@ -352,6 +352,9 @@ parser_error(struct pstate *ps, const yaml_parser_t *p)
 			    "invalid YAML: %s (byte 0x%02x); expected UTF-8 "
 			    "text",
 			    problem, (unsigned)p->problem_value & 0xff);
+		else if (strstr(problem, "UTF-8"))
+			amlops_diags_add(ps->diags, ps->file, line, col,
+			    "invalid YAML: %s; expected UTF-8 text", problem);
 		else
 			amlops_diags_add(ps->diags, ps->file, line, col,
 			    "invalid YAML: %s", problem);
