@@ -58,7 +58,8 @@
  *
  * Comparisons. Assets are the same when their identity is (see
  * amlops_plan_asset_id()). Traffic maps compare without their 0 entries.
- * Settings compare with cJSON_Compare (case sensitive).
+ * Settings compare with cJSON_Compare (case sensitive); in a live plan
+ * only the keys the desired settings have (see AMLOPS_PLAN_OFFLINE).
  *
  * Ownership tag. Deployment tags always compare without it. Endpoint
  * tags: in an offline plan (AMLOPS_PLAN_ALL_OWNED) without it; in a live
@@ -162,10 +163,15 @@ struct amlops_plan {
 
 enum amlops_plan_flags {
 	/*
-	 * Every live endpoint counts as managed by amlops (offline plan: the
-	 * base commit's endpoints are the repository's own).
+	 * An offline plan: the "live" side is the base commit's YAML, not a
+	 * target. Every live endpoint counts as managed by amlops (they are
+	 * the repository's own), endpoint tags compare without the ownership
+	 * tag, and settings compare exactly. Without it (a live plan), the
+	 * target fills in a default for every setting the YAML leaves out,
+	 * so only the settings the YAML writes are compared.
 	 */
 	AMLOPS_PLAN_ALL_OWNED = 1 << 0,
+	AMLOPS_PLAN_OFFLINE = AMLOPS_PLAN_ALL_OWNED,
 };
 
 #define AMLOPS_PLAN_OWNER_TAG "managed-by"

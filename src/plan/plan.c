@@ -698,6 +698,35 @@ done:
 	free(lv);
 }
 
+/*
+ * `have` cut down to the shape of `want`: the keys of each object that
+ * `want` also has, recursively; anything else as it is. A live plan
+ * compares this with the desired settings, since the service fills in a
+ * default for every key the YAML leaves out (requestSettings, probes,
+ * scaleSettings), and an absent key means "the service's default".
+ * NEEDSWORK: so a key removed from the YAML is not reset in a live plan
+ * (an offline plan sees it); that needs the service's defaults.
+ */
+static cJSON *
+project(const cJSON *want, const cJSON *have)
+{
+	const cJSON *e;
+	cJSON *o;
+
+	if (!cJSON_IsObject(want) || !cJSON_IsObject(have))
+		return J(cJSON_Duplicate(have, 1));
+	o = J(cJSON_CreateObject());
+	cJSON_ArrayForEach(e, want)
+	{
+		const cJSON *h =
+		    cJSON_GetObjectItemCaseSensitive(have, e->string);
+
+		if (h)
+			JOK(cJSON_AddItemToObject(o, e->string, project(e, h)));
+	}
+	return o;
+}
+
 static void
 plan_settings(struct epctx *c, const struct amlops_deployment *dd,
     const struct amlops_deployment *ld)
@@ -708,6 +737,13 @@ plan_settings(struct epctx *c, const struct amlops_deployment *dd,
 	                         : J(cJSON_CreateObject());
 	struct amlops_buf why = AMLOPS_BUF_INIT;
 	const cJSON *e;
+
+	if (c->live_mode) {
+		cJSON *p = project(ds, ls);
+
+		cJSON_Delete(ls);
+		ls = p;
+	}
 
 	if (cJSON_Compare(ds, ls, 1)) {
 		cJSON_Delete(ds);

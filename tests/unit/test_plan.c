@@ -711,6 +711,36 @@ static const struct row rows[] = {
         "# settings changed: appInsightsEnabled livenessProbe "
         "environmentVariables\n",
         NULL},
+    {"plan__live_plan_ignores_service_defaults",
+        "ep e\ndep d settings={\"requestSettings\":"
+        "{\"maxConcurrentRequestsPerInstance\":2}}",
+        "ep e " OWNED "\ndep d settings={\"requestSettings\":"
+        "{\"maxConcurrentRequestsPerInstance\":2,\"requestTimeout\":\"PT5S\"},"
+        "\"scaleSettings\":{\"scaleType\":\"Default\"}}",
+        LIVE, NULL, 0, "", NULL},
+    {"plan__live_plan_compares_the_settings_written",
+        "ep e\ndep d settings={\"requestSettings\":"
+        "{\"maxConcurrentRequestsPerInstance\":4},\"appInsightsEnabled\":true}",
+        "ep e " OWNED "\ndep d settings={\"requestSettings\":"
+        "{\"maxConcurrentRequestsPerInstance\":2,\"requestTimeout\":\"PT5S\"},"
+        "\"scaleSettings\":{\"scaleType\":\"Default\"}}",
+        LIVE, NULL, 0,
+        "e d update settings {\"requestSettings\":"
+        "{\"maxConcurrentRequestsPerInstance\":2}} -> {\"requestSettings\":"
+        "{\"maxConcurrentRequestsPerInstance\":4},\"appInsightsEnabled\":true} "
+        "# settings changed: requestSettings appInsightsEnabled\n",
+        NULL},
+    {"plan__offline_plan_compares_settings_exactly",
+        "ep e\ndep d settings={\"requestSettings\":"
+        "{\"maxConcurrentRequestsPerInstance\":2}}",
+        "ep e\ndep d settings={\"requestSettings\":"
+        "{\"maxConcurrentRequestsPerInstance\":2,\"requestTimeout\":\"PT5S\"}}",
+        0, NULL, 0,
+        "e d update settings {\"requestSettings\":"
+        "{\"maxConcurrentRequestsPerInstance\":2,\"requestTimeout\":\"PT5S\"}} "
+        "-> {\"requestSettings\":{\"maxConcurrentRequestsPerInstance\":2}} "
+        "# settings changed: requestSettings\n",
+        NULL},
     {"plan__settings_key_order_does_not_matter",
         "ep e\ndep d settings={\"a\":1,\"b\":{\"c\":2,\"d\":3}}",
         "ep e\ndep d settings={\"b\":{\"d\":3,\"c\":2},\"a\":1}", 0, NULL, 0,
