@@ -6,6 +6,10 @@
 set -u
 
 : "${AMLOPS:?AMLOPS must name the amlops binary}"
+# the script changes directory: make a relative binary path absolute
+case "$AMLOPS" in
+*/*) AMLOPS="$(cd "$(dirname "$AMLOPS")" && pwd)/$(basename "$AMLOPS")" ;;
+esac
 corpus="${AMLOPS_SHARED:-}/corpus"
 if [ -z "${AMLOPS_SHARED:-}" ] || [ ! -f "$corpus/EXPECTATIONS.tsv" ]; then
 	echo "SKIP: no corpus at '${AMLOPS_SHARED:-}/corpus' (AMLOPS_SHARED)"
