@@ -628,6 +628,7 @@ amlops_host_start(struct amlops_host **out, const struct amlops_host_opts *opts)
 	h->token = amlops_xstrdup(hex);
 	if ((error = host_state_load(h)) < 0)
 		goto done;
+	host_store_clean(h);
 
 	ropts.python = opts->python;
 	ropts.bind = h->bind;

@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -298,6 +299,35 @@ rm_tree(const char *path)
 		return rmdir(path);
 	}
 	return unlink(path);
+}
+
+void
+host_store_clean(struct amlops_host *h)
+{
+	char *store = amlops_xasprintf("%s/store", h->dir), *p;
+	char **names = NULL;
+	size_t n = 0, i;
+	glob_t g;
+
+	memset(&g, 0, sizeof(g));
+	if (access(store, F_OK) == 0 && list_dir(&names, &n, store) == 0) {
+		for (i = 0; i < n; i++) {
+			if (strncmp(names[i], ".tmp-", 5))
+				continue;
+			p = amlops_xasprintf("%s/%s", store, names[i]);
+			rm_tree(p);
+			free(p);
+		}
+		free_names(names, n);
+	}
+	p = amlops_xasprintf("%s/state.json.tmp.*", h->dir);
+	if (glob(p, 0, NULL, &g) == 0)
+		for (i = 0; i < g.gl_pathc; i++)
+			unlink(g.gl_pathv[i]);
+	globfree(&g);
+	free(p);
+	amlops_err_clear();
+	free(store);
 }
 
 /* Copies `src` into DIR/store/<digest>/<basename> unless it is there. */

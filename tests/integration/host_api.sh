@@ -26,7 +26,7 @@ expect_error 400 MissingApiVersionParameter "the api-version query parameter (?a
 req GET "$WS?api-version=2019-01-01"
 expect 400
 [ "$(jb "d['error']['code']")" = InvalidApiVersionParameter ] || fail "api-version code"
-jb "d['error']['message']" | grep -q "^the api-version '2019-01-01' is not supported; the supported versions are '.*2024-04-01.*2026-07-01" ||
+jb "d['error']['message']" | grep >/dev/null "^the api-version '2019-01-01' is not supported; the supported versions are '.*2024-04-01.*2026-07-01" ||
     fail "the api-version message does not name the version: $(jb "d['error']['message']")"
 for v in 2024-04-01 2024-10-01 2025-06-01 2025-09-01 2026-07-01; do
 	req GET "$WS?api-version=$v"
@@ -129,7 +129,7 @@ expect 201 "endpoint create"
 for k in id name type location tags identity kind systemData; do
 	[ "$(jb "'$k' in d")" = True ] || fail "endpoint body lacks $k"
 done
-hdr Azure-AsyncOperation | grep -q "^$URL/subscriptions/$SUB/providers/Microsoft.MachineLearningServices/locations/local/mfeOperationsStatus/.*?api-version=$API$" ||
+hdr Azure-AsyncOperation | grep >/dev/null "^$URL/subscriptions/$SUB/providers/Microsoft.MachineLearningServices/locations/local/mfeOperationsStatus/.*?api-version=$API$" ||
     fail "Azure-AsyncOperation: $(hdr Azure-AsyncOperation)"
 [ "$(hdr Retry-After)" = 0 ] || fail "Retry-After: $(hdr Retry-After)"
 loc=$(hdr Location)
@@ -243,11 +243,11 @@ ok "regenerateKeys: the old key is refused, the new one works"
 # -- logs
 req POST "$(a "$D/getLogs")" '{"containerType":"InferenceServer","tail":50}'
 expect 200
-jb "d['content']" | grep -q "score.py init done, model=w1" || fail "inference log: $(jb "d['content']")"
+jb "d['content']" | grep >/dev/null "score.py init done, model=w1" || fail "inference log: $(jb "d['content']")"
 req POST "$(a "$D/getLogs")" '{"containerType":"StorageInitializer","tail":0}'
 expect 200
-jb "d['content']" | grep -q "model: m version 1 from file://$T/models/model" || fail "storage log: $(jb "d['content']")"
-jb "d['content']" | grep -q "code: echo version 1" || fail "storage log code"
+jb "d['content']" | grep >/dev/null "model: m version 1 from file://$T/models/model" || fail "storage log: $(jb "d['content']")"
+jb "d['content']" | grep >/dev/null "code: echo version 1" || fail "storage log code"
 req POST "$(a "$D/getLogs")" '{"containerType":"StorageInitializer","tail":1}'
 [ "$(jb "d['content'].count(chr(10))")" = 1 ] || fail "tail 1: $(jb "d['content']")"
 req POST "$(a "$D/getLogs")" '{"containerType":"Sidecar"}'
@@ -271,7 +271,7 @@ req PUT "$(a "$EP/deployments/broken")" "$(dep_body 1 1 | sed 's#codes/echo/vers
 expect 201
 wait_op
 [ "$OPSTATUS" = Failed ] || fail "broken deployment ended $OPSTATUS"
-jf "$T/op" "d['error']['message']" | grep -q "ValueError: no model here" || fail "op error: $(cat "$T/op")"
+jf "$T/op" "d['error']['message']" | grep >/dev/null "ValueError: no model here" || fail "op error: $(cat "$T/op")"
 req GET "$(a "$EP/deployments/broken")"
 [ "$(jb "d['properties']['provisioningState']")" = Failed ] || fail "broken not Failed"
 req PUT "$(a "$EP")" "$(ep_body Key '{"blue":50,"broken":50}')"
@@ -408,6 +408,6 @@ for f in state.json host.json operations.log; do
 done
 ok "no token or key in logs; state dir 0700, files 0600"
 
-stop_host
-ok "host stops on SIGTERM"
+stop_clean
+ok "SIGTERM: exit 0, host.json removed, no sanitizer report"
 echo "PASS: host_api"

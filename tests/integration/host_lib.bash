@@ -62,6 +62,25 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
+# stop_clean: SIGTERM, then the exit status must be 0 and the sanitizers
+# must have nothing to say.
+stop_clean() {
+	local pid=$HOST_PID rc=0 i
+	kill -TERM "$pid"
+	for i in $(seq 150); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$pid" 2>/dev/null && fail "the host did not stop within 15s of SIGTERM"
+	wait "$pid" || rc=$?
+	HOST_PID=
+	[ "$rc" = 0 ] || fail "the host exited $rc on SIGTERM"
+	grep -E "AddressSanitizer|LeakSanitizer|runtime error" "$T/host.err" &&
+	    fail "sanitizer report in the host's log"
+	[ -e "$T/state/host.json" ] && fail "host.json left behind"
+	return 0
+}
+
 # jf FILE EXPR: evaluates a Python expression over the JSON in FILE (as d).
 jf() {
 	"$PY" -c 'import json,sys
