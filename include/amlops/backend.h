@@ -122,6 +122,12 @@ struct amlops_backend_ops {
 
 struct amlops_backend {
 	const struct amlops_backend_ops *ops;
+	/*
+	 * Where apply_step reads inline assets from (the commit being
+	 * applied); borrowed, set by the executor, may be NULL when no step
+	 * needs files.
+	 */
+	const struct amlops_files *files;
 };
 
 /*
@@ -192,6 +198,25 @@ int amlops_azure_new(
  */
 int amlops_local_new(struct amlops_backend **out, const char *host_dir,
     const struct amlops_retry *retry);
+
+struct amlops_blob_client;
+
+struct amlops_upload_stats {
+	unsigned files;    /* files under the path */
+	unsigned uploaded; /* sent as blobs */
+	unsigned skipped;  /* already there with the same MD5 */
+	uint64_t bytes;    /* bytes sent */
+};
+
+/*
+ * Uploads the files of `path` at the commit to `container` under
+ * PREFIX/BASENAME/... (block blobs, large files in blocks), skipping each
+ * blob that already holds the same bytes (same size and Content-MD5).
+ * `st` may be NULL. The azure backend names PREFIX by content id.
+ */
+int amlops_azure_upload(struct amlops_upload_stats *st,
+    struct amlops_blob_client *c, const char *container, const char *prefix,
+    const struct amlops_files *files, const char *path);
 
 /*
  * The ARM path of a workspace resource, for both backends:
