@@ -57,7 +57,9 @@
  * the endpoint does not have.
  *
  * Comparisons. Assets are the same when their identity is (see
- * amlops_plan_asset_id()). Traffic maps compare without their 0 entries.
+ * amlops_plan_asset_id()); in a live plan a desired "name@label" also
+ * matches the target's "name:version" (the version the label resolved
+ * to when it was deployed). Traffic maps compare without their 0 entries.
  * Settings compare with cJSON_Compare (case sensitive); in a live plan
  * only the keys the desired settings have (see AMLOPS_PLAN_OFFLINE).
  *

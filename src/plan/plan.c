@@ -676,6 +676,16 @@ plan_asset(struct epctx *c, const struct amlops_deployment *dd,
 			check_content(c, dd, what, da, la, did);
 		goto done;
 	}
+	/*
+	 * A target reports the version a label resolved to when the
+	 * deployment was made ("env@latest" came back as "env:33"). Whether
+	 * the label now names another version is not knowable without I/O,
+	 * so a live plan takes the same name as the same asset; an offline
+	 * plan compares the labels as written.
+	 */
+	if (c->live_mode && da->label && !la->label && da->name && la->name &&
+	    strcmp(da->name, la->name) == 0 && str_eq(dscript, lscript))
+		goto done;
 	if (str_eq(dscript, lscript)) {
 		dv = amlops_xstrdup(did);
 		lv = amlops_xstrdup(lid);

@@ -1010,6 +1010,20 @@ static const struct row rows[] = {
         NULL},
     {"plan__label_compares_by_name_and_label", "ep e\ndep d env=env@latest",
         "ep e\ndep d env=env@latest", 0, NULL, 0, "", NULL},
+    {"plan__live_label_matches_the_version_it_resolved_to",
+        "ep e\ndep d env=env@latest", "ep e " OWNED "\ndep d env=env:33", LIVE,
+        NULL, 0, "", NULL},
+    {"plan__live_label_of_another_asset_is_a_change",
+        "ep e\ndep d env=other@latest", "ep e " OWNED "\ndep d env=env:33",
+        LIVE, NULL, 0,
+        "e d update environment \"env:33\" -> \"other@latest\" "
+        "# environment 'env:33' -> 'other@latest'\n",
+        NULL},
+    {"plan__offline_label_against_version_is_a_change",
+        "ep e\ndep d env=env@latest", "ep e\ndep d env=env:33", 0, NULL, 0,
+        "e d update environment \"env:33\" -> \"env@latest\" "
+        "# environment 'env:33' -> 'env@latest'\n",
+        NULL},
     {"plan__label_to_version_is_a_change", "ep e\ndep d env=env:3",
         "ep e\ndep d env=env@latest", 0, NULL, 0,
         "e d update environment \"env@latest\" -> \"env:3\" "
