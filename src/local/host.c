@@ -34,6 +34,7 @@
 
 #include <microhttpd.h>
 
+#include "amlops/blob.h"
 #include "amlops/err.h"
 #include "amlops/log.h"
 #include "amlops/util.h"
@@ -629,6 +630,17 @@ amlops_host_start(struct amlops_host **out, const struct amlops_host_opts *opts)
 	if ((error = host_state_load(h)) < 0)
 		goto done;
 	host_store_clean(h);
+	if (h->blob_endpoint) {
+		struct amlops_blob_cfg bc = {0};
+
+		bc.endpoint = h->blob_endpoint;
+		bc.account = h->blob_account;
+		bc.key = h->blob_key;
+		if ((error = amlops_blob_client_new(&h->blob, &bc)) < 0) {
+			amlops_err_prefix(error, "--blob-endpoint");
+			goto done;
+		}
+	}
 
 	ropts.python = opts->python;
 	ropts.bind = h->bind;
@@ -683,6 +695,7 @@ amlops_host_free(struct amlops_host *h)
 	if (h->lockfd >= 0)
 		close(h->lockfd);
 	faults_clear(h);
+	amlops_blob_client_free(h->blob);
 	cJSON_Delete(h->state);
 	pthread_mutex_destroy(&h->mu);
 	pthread_cond_destroy(&h->cond);

@@ -53,6 +53,7 @@ struct amlops_host_opts {
 
 struct host_fault;
 struct MHD_Daemon;
+struct amlops_blob_client;
 
 struct amlops_host {
 	char *dir;
@@ -67,6 +68,7 @@ struct amlops_host {
 
 	struct MHD_Daemon *mhd;
 	struct amlops_runtime *rt;
+	struct amlops_blob_client *blob; /* with --blob-endpoint, or NULL */
 
 	pthread_mutex_t mu; /* guards everything below */
 	cJSON *state;       /* see host_state.c */

@@ -24,6 +24,7 @@
 
 #include <openssl/evp.h>
 
+#include "amlops/blob.h"
 #include "amlops/err.h"
 #include "amlops/log.h"
 #include "amlops/util.h"
@@ -31,6 +32,7 @@
 
 #define MMLS "Microsoft.MachineLearningServices"
 #define TREE_DEPTH 32
+#define BLOB_MAX ((uint64_t)2 << 30)
 
 /* SHA-256, through libcrypto. */
 
@@ -101,7 +103,8 @@ list_dir(char ***out, size_t *n_out, const char *path)
 		names[n++] = amlops_xstrdup(e->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(char *), cmp_names);
+	if (n > 1)
+		qsort(names, n, sizeof(char *), cmp_names);
 	*out = names;
 	*n_out = n;
 	return 0;
@@ -410,6 +413,67 @@ uri_path(const char *uri)
 	return out;
 }
 
+/*
+ * Downloads a blob URL (a blob or a folder prefix) of the host's blob
+ * endpoint into DIR/store/.tmp-dl-<uuid>/<name>; `*path_out` is that
+ * path and `*tmp_out` the folder to remove afterwards.
+ */
+static int
+blob_fetch(
+    struct amlops_host *h, const char *uri, char **tmp_out, char **path_out)
+{
+	char *url = NULL, *container = NULL, *bpath = NULL, *tmp = NULL;
+	char *dest = NULL, *base;
+	char id[37];
+	size_t len;
+	int error, single;
+
+	if (!strncmp(uri, "azureml://datastores/workspaceblobstore/paths/", 46))
+		url = amlops_xasprintf(
+		    "%s/%s/%s", h->blob_endpoint, h->blob_container, uri + 46);
+	else
+		url = amlops_xstrdup(uri);
+	if ((error = amlops_blob_url_split(&container, &bpath, h->blob, url)) <
+	    0)
+		goto done;
+	len = strlen(bpath);
+	while (len && bpath[len - 1] == '/')
+		bpath[--len] = '\0';
+	if (!len) {
+		error = amlops_err_set(AMLOPS_EINVALID,
+		    "'%s' names a whole container; register a blob or a folder "
+		    "in it",
+		    uri);
+		goto done;
+	}
+	base = strrchr(bpath, '/') ? strrchr(bpath, '/') + 1 : bpath;
+	error = amlops_blob_head(h->blob, container, bpath, NULL);
+	if (error < 0 && error != AMLOPS_ENOTFOUND)
+		goto done;
+	single = error == 0;
+	amlops_err_clear();
+	if ((error = amlops_uuid(id)) < 0)
+		goto done;
+	tmp = amlops_xasprintf("%s/store/.tmp-dl-%s", h->dir, id);
+	dest =
+	    single ? amlops_xstrdup(tmp) : amlops_xasprintf("%s/%s", tmp, base);
+	if ((error = amlops_blob_download_url(h->blob, url, dest, BLOB_MAX)) <
+	    0)
+		goto done;
+	*path_out = amlops_xasprintf("%s/%s", tmp, base);
+	*tmp_out = tmp;
+	tmp = NULL;
+done:
+	if (tmp)
+		rm_tree(tmp);
+	free(url);
+	free(container);
+	free(bpath);
+	free(tmp);
+	free(dest);
+	return error;
+}
+
 static void
 env_digest(char out[65], const cJSON *props)
 {
@@ -440,7 +504,8 @@ host_asset_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 	const char *uri_key = !strcmp(type, "codes") ? "codeUri" : "modelUri";
 	cJSON *body = NULL, *props, *assets, *old, *entry = NULL, *res, *v;
 	char *key = asset_key(type, name, version), *path = NULL;
-	char *stored = NULL, *wsid = NULL, *id = NULL, target[32];
+	char *stored = NULL, *wsid = NULL, *id = NULL, *dltmp = NULL;
+	char target[32];
 	const char *uri = NULL, *end = NULL;
 	char digest[65];
 	int error;
@@ -467,14 +532,21 @@ host_asset_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 			    "'%s' is required", target);
 			goto done;
 		}
-		if (strncmp(uri, "file:///", 8)) {
+		if (h->blob && strncmp(uri, "file:///", 8)) {
+			if (blob_fetch(h, uri, &dltmp, &path) < 0) {
+				host_resp_error(r, 400, "BadArgument", target,
+				    "cannot register %s '%s' version '%s': %s",
+				    what, name, version, amlops_err_last());
+				goto done;
+			}
+		} else if (strncmp(uri, "file:///", 8)) {
 			host_resp_error(r, 400, "BadArgument", target,
 			    "'%s' is not a file:/// URI; this host registers "
-			    "local files and folders only",
+			    "local files and folders only (start it with "
+			    "--blob-endpoint for blob URLs)",
 			    uri);
 			goto done;
-		}
-		if (!(path = uri_path(uri))) {
+		} else if (!(path = uri_path(uri))) {
 			host_resp_error(r, 400, "BadArgument", target,
 			    "'%s' has a bad %%-escape", uri);
 			goto done;
@@ -575,6 +647,9 @@ host_asset_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 	    version, digest);
 	host_resp_json(r, 201, cJSON_Duplicate(res, 1));
 done:
+	if (dltmp)
+		rm_tree(dltmp);
+	free(dltmp);
 	cJSON_Delete(body);
 	free(key);
 	free(path);

@@ -74,7 +74,7 @@ req PUT "$(a "$WS/codes/echo/versions/2")" '{"properties":{"codeUri":"file:///no
 expect 400
 [ "$(jb "d['error']['target']")" = properties.codeUri ] || fail "missing code target"
 req PUT "$(a "$WS/codes/echo/versions/2")" '{"properties":{"codeUri":"https://example.com/x"}}'
-expect_error 400 BadArgument "'https://example.com/x' is not a file:/// URI; this host registers local files and folders only" properties.codeUri
+expect_error 400 BadArgument "'https://example.com/x' is not a file:/// URI; this host registers local files and folders only (start it with --blob-endpoint for blob URLs)" properties.codeUri
 req PUT "$(a "$WS/codes/echo/versions/2")" '{"properties":{}}'
 expect_error 400 BadArgument "'properties.codeUri' is required" properties.codeUri
 req GET "$(a "$WS/codes/echo/versions/9")"

@@ -54,7 +54,7 @@ stop_host() {
 cleanup() {
 	local p
 	for p in "${EXTRA_PIDS[@]}"; do
-		stop_pid "$p" KILL
+		stop_pid "$p" TERM
 	done
 	stop_host
 	rm -rf "$T"
