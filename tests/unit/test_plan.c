@@ -1352,6 +1352,127 @@ plan__canary_corpus_through_the_real_loader(void **state)
 	amlops_spec_free(prev);
 }
 
+/* Random scenarios ------------------------------------------------------ */
+
+static uint32_t rnd_state;
+
+static unsigned
+rnd(unsigned n)
+{
+	rnd_state = rnd_state * 1103515245u + 12345u;
+	return (rnd_state >> 16) % n;
+}
+
+/*
+ * One endpoint "e" as fixture text, valid as the loader or a target would
+ * give it: traffic sums to 100 or is empty, at most one mirror, and never
+ * to a deployment with live traffic.
+ */
+static void
+rnd_endpoint(struct amlops_buf *b)
+{
+	static const char *const names[] = {"a", "b", "c", "d"};
+	int have[4], pct[4] = {0, 0, 0, 0};
+	unsigned i, n = 0, left = 100, last = 0;
+
+	for (i = 0; i < 4; i++)
+		if ((have[i] = rnd(10) < 6))
+			n++;
+	amlops_buf_puts(b, "ep e");
+	if (n > 0 && rnd(5) > 0) {
+		for (i = 0; i < 4; i++)
+			if (have[i] && rnd(2))
+				last = i + 1;
+		if (last == 0)
+			for (i = 0; i < 4; i++)
+				if (have[i])
+					last = i + 1;
+		for (i = 0; i < 4; i++) {
+			if (!have[i] || i + 1 > last)
+				continue;
+			pct[i] = i + 1 == last ? (int)left : (int)rnd(left + 1);
+			left -= (unsigned)pct[i];
+		}
+		amlops_buf_puts(b, " traffic=");
+		for (i = 0, n = 0; i < 4; i++)
+			if (have[i] && (pct[i] > 0 || rnd(3) == 0))
+				amlops_buf_printf(b, "%s%s:%d", n++ ? "," : "",
+				    names[i], pct[i]);
+		if (n == 0)
+			amlops_buf_printf(b, "%s:0", names[last - 1]);
+	}
+	if (rnd(2) == 0) {
+		unsigned start = rnd(4);
+
+		for (i = 0; i < 4; i++) {
+			unsigned k = (start + i) % 4;
+
+			if (have[k] && pct[k] == 0) {
+				amlops_buf_printf(
+				    b, " mirror=%s:%u", names[k], 1 + rnd(50));
+				break;
+			}
+		}
+	}
+	amlops_buf_putc(b, '\n');
+	for (i = 0; i < 4; i++)
+		if (have[i])
+			amlops_buf_printf(b,
+			    "dep %s type=%s count=%u model=m:%u\n", names[i],
+			    rnd(4) ? "A" : "B", 1 + rnd(3), 1 + rnd(2));
+}
+
+static void
+plan__random_scenarios_keep_the_invariants(void **state)
+{
+	unsigned round, planned = 0, refused = 0;
+
+	rnd_state = 20261125;
+	for (round = 0; round < 3000; round++) {
+		struct amlops_buf db = AMLOPS_BUF_INIT, lb = AMLOPS_BUF_INIT;
+		struct amlops_spec *d, *l;
+		struct amlops_plan *plan = NULL;
+		size_t i;
+		int rc;
+
+		rnd_endpoint(&db);
+		rnd_endpoint(&lb);
+		d = fx_parse(amlops_buf_cstr(&db));
+		l = fx_parse(amlops_buf_cstr(&lb));
+		rc = amlops_plan_build(&plan, d, l, &offline);
+		if (rc == 0) {
+			planned++;
+			check_invariants(plan, d, l);
+		} else {
+			int only_immutable = 1;
+
+			for (i = 0; i < plan->nrefusals; i++)
+				if (!strstr(plan->refusals[i].msg,
+				        "instance_type cannot change in "
+				        "place") &&
+				    !strstr(plan->refusals[i].msg,
+				        "which the endpoint does not have"))
+					only_immutable = 0;
+			if (!only_immutable)
+				print_error("desired:\n%slive:\n%s",
+				    amlops_buf_cstr(&db), amlops_buf_cstr(&lb));
+			assert_true(only_immutable);
+			assert_int_equal(rc, AMLOPS_EINVALID);
+			assert_int_equal(plan->nsteps, 0);
+			refused++;
+		}
+		amlops_plan_free(plan);
+		fx_free(d);
+		fx_free(l);
+		amlops_buf_release(&db);
+		amlops_buf_release(&lb);
+	}
+	/* Both kinds of outcome were exercised. */
+	print_message("%u planned, %u refused\n", planned, refused);
+	assert_true(planned > 1000);
+	assert_true(refused > 100);
+}
+
 /* Helpers --------------------------------------------------------------- */
 
 static void
@@ -1761,6 +1882,7 @@ main(void)
 	ADD(plan__same_input_any_order_same_plan);
 	ADD(plan__steps_borrow_the_desired_and_live_objects);
 	ADD(plan__canary_corpus_through_the_real_loader);
+	ADD(plan__random_scenarios_keep_the_invariants);
 	ADD(plan__asset_identity_strings);
 	ADD(plan__names_of_actions_and_aspects);
 	ADD(plan__text_renderer_exact);
