@@ -270,14 +270,59 @@ lget_strmap(struct lctx *c, const struct ynode *v, const char *key, cJSON **out)
 	return 0;
 }
 
+/*
+ * Joins `base` and `rel` and normalises the result in place: no ".", no
+ * empty parts, ".." removes the part before it. Returns NULL when ".."
+ * climbs above the root.
+ */
+static char *
+join_normal(const char *base, const char *rel)
+{
+	size_t bl = strlen(base), rl = strlen(rel);
+	char *out = amlops_xmalloc(bl + rl + 2), *w = out;
+	const char *p, *end;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		p = pass ? rel : base;
+		end = p + (pass ? rl : bl);
+		while (p < end) {
+			const char *q = memchr(p, '/', (size_t)(end - p));
+			size_t n;
+
+			if (!q)
+				q = end;
+			n = (size_t)(q - p);
+			if (n == 0 || (n == 1 && p[0] == '.')) {
+				/* nothing */
+			} else if (n == 2 && p[0] == '.' && p[1] == '.') {
+				if (w == out) {
+					free(out);
+					return NULL;
+				}
+				while (w > out && w[-1] != '/')
+					w--;
+				if (w > out)
+					w--; /* the '/' before it */
+			} else {
+				if (w > out)
+					*w++ = '/';
+				memcpy(w, p, n);
+				w += n;
+			}
+			p = q + (q < end);
+		}
+	}
+	*w = '\0';
+	return out;
+}
+
 char *
 lresolve(struct lctx *c, const struct ynode *at, const char *key,
     const char *base, const char *rel, enum lwant want)
 {
-	struct amlops_buf b = AMLOPS_BUF_INIT;
-	char *joined, *tok, *save = NULL, *path;
-	size_t *starts = NULL, nstarts = 0;
 	enum amlops_path_kind kind;
+	char *path;
 
 	if (rel[0] == '/') {
 		lerr(c, at,
@@ -286,38 +331,13 @@ lresolve(struct lctx *c, const struct ynode *at, const char *key,
 		    key, rel);
 		return NULL;
 	}
-	joined =
-	    *base ? amlops_xasprintf("%s/%s", base, rel) : amlops_xstrdup(rel);
-	starts = amlops_xmalloc((strlen(joined) / 2 + 2) * sizeof(*starts));
-	for (tok = strtok_r(joined, "/", &save); tok;
-	     tok = strtok_r(NULL, "/", &save)) {
-		if (!strcmp(tok, "."))
-			continue;
-		if (!strcmp(tok, "..")) {
-			if (nstarts == 0) {
-				lerr(c, at,
-				    "'%s' path '%s' leaves the repository; "
-				    "local paths must stay inside it",
-				    key, rel);
-				free(joined);
-				free(starts);
-				amlops_buf_release(&b);
-				return NULL;
-			}
-			b.len = starts[--nstarts];
-			if (b.len > 0)
-				b.len--; /* the '/' before it */
-			b.ptr[b.len] = '\0';
-			continue;
-		}
-		if (b.len > 0)
-			amlops_buf_putc(&b, '/');
-		starts[nstarts++] = b.len;
-		amlops_buf_puts(&b, tok);
+	if (!(path = join_normal(base, rel))) {
+		lerr(c, at,
+		    "'%s' path '%s' leaves the repository; local paths "
+		    "must stay inside it",
+		    key, rel);
+		return NULL;
 	}
-	free(joined);
-	free(starts);
-	path = b.ptr ? amlops_buf_detach(&b) : amlops_xstrdup("");
 
 	if ((c->opts->flags & AMLOPS_SPEC_ALONE) || !c->opts->path_kind)
 		return path;

@@ -153,8 +153,20 @@ static void
 default_name(
     struct amlops_asset *a, const char *ep, const char *dep, const char *suffix)
 {
-	if (!a->name && ep && dep)
-		a->name = amlops_xasprintf("%s-%s-%s", ep, dep, suffix);
+	size_t le, ld, ls;
+
+	if (a->name || !ep || !dep)
+		return;
+	/* "<endpoint>-<deployment>-<suffix>", without printf's cost */
+	le = strlen(ep);
+	ld = strlen(dep);
+	ls = strlen(suffix);
+	a->name = amlops_xmalloc(le + ld + ls + 3);
+	memcpy(a->name, ep, le);
+	a->name[le] = '-';
+	memcpy(a->name + le + 1, dep, ld);
+	a->name[le + 1 + ld] = '-';
+	memcpy(a->name + le + ld + 2, suffix, ls + 1);
 }
 
 enum {

@@ -12,7 +12,7 @@
 #include "amlops/util.h"
 #include "spec/yaml.h"
 
-#define ARENA_CHUNK (32u * 1024)
+#define ARENA_CHUNK (64u * 1024) /* the largest chunk */
 
 struct yarena_chunk {
 	struct yarena_chunk *next;
@@ -31,7 +31,13 @@ arena_alloc(struct ydoc *doc, size_t n)
 
 	n = (n + align - 1) & ~(align - 1);
 	if (!c || c->cap - c->used < n) {
-		size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		/* the first chunk fits a small file; then they double */
+		size_t cap = c ? c->cap * 2 : doc->hint;
+
+		if (cap > ARENA_CHUNK)
+			cap = ARENA_CHUNK;
+		if (cap < n)
+			cap = n;
 
 		c = amlops_xmalloc(sizeof(*c) + cap);
 		c->cap = cap;
@@ -82,8 +88,9 @@ struct pstate {
 	size_t capkids;
 	struct frame frames[SPEC_YAML_MAX_DEPTH + 1];
 	int depth;
-	struct anchor anchors[SPEC_YAML_MAX_ANCHORS];
+	struct anchor *anchors;
 	size_t nanchors;
+	size_t capanchors;
 	int ndocs;
 };
 
@@ -129,6 +136,11 @@ register_anchor(struct pstate *ps, const char *name, struct ynode *n)
 		    "more than %d anchors in one file; manifests need none",
 		    SPEC_YAML_MAX_ANCHORS);
 		return AMLOPS_EINVALID;
+	}
+	if (ps->nanchors == ps->capanchors) {
+		ps->capanchors = ps->capanchors ? ps->capanchors * 2 : 8;
+		ps->anchors = amlops_xrealloc(
+		    ps->anchors, ps->capanchors * sizeof(*ps->anchors));
 	}
 	ps->anchors[ps->nanchors].name = amlops_xstrdup(name);
 	ps->anchors[ps->nanchors].node = n;
@@ -414,6 +426,7 @@ spec_yaml_parse(struct ydoc *doc, struct amlops_diags *diags,
 
 	doc->chunks = NULL;
 	doc->root = NULL;
+	doc->hint = 1024 + 4 * len;
 	if (len > AMLOPS_SPEC_MAX_FILE) {
 		amlops_diags_add(diags, file, 1, 1,
 		    "file is %zu bytes, larger than the %u bytes (1 MiB) "
@@ -483,6 +496,7 @@ spec_yaml_parse(struct ydoc *doc, struct amlops_diags *diags,
 		free(ps.frames[--ps.depth].anchor);
 	for (i = 0; i < ps.nanchors; i++)
 		free(ps.anchors[i].name);
+	free(ps.anchors);
 	free(ps.kids);
 	if (error)
 		doc->root = NULL;

@@ -52,6 +52,7 @@ struct yarena_chunk;
 
 struct ydoc {
 	struct yarena_chunk *chunks;
+	size_t hint;        /* the first chunk's size */
 	struct ynode *root; /* NULL when the file holds no document */
 };
 
