@@ -1058,57 +1058,65 @@ plan_endpoint_delete(struct epctx *c)
 	    fmt("endpoint '%s' left the repository", c->name));
 }
 
+/* One side's endpoints in scope, sorted by name. */
+struct side {
+	const struct amlops_endpoint **v;
+	size_t n;
+};
+
 static int
-in_scope(const struct amlops_plan_opts *opts, const char *name)
+cmp_ep(const void *a, const void *b)
 {
-	size_t i;
+	const struct amlops_endpoint *x =
+	    *(const struct amlops_endpoint *const *)a;
+	const struct amlops_endpoint *y =
+	    *(const struct amlops_endpoint *const *)b;
 
-	if (!opts || !opts->scope)
-		return 1;
-	for (i = 0; i < opts->nscope; i++)
-		if (str_eq(opts->scope[i], name))
-			return 1;
-	return 0;
+	return strcmp(x->name, y->name);
 }
 
-/* The endpoint called `name` on one side; *count says how many there are. */
-static const struct amlops_endpoint *
-find_ep(const struct amlops_spec *s, const char *name, int *count)
-{
-	const struct amlops_endpoint *found = NULL;
-	size_t i;
-
-	*count = 0;
-	if (!s)
-		return NULL;
-	for (i = 0; i < s->nendpoints; i++)
-		if (s->endpoints[i] && str_eq(s->endpoints[i]->name, name)) {
-			if (!found)
-				found = s->endpoints[i];
-			(*count)++;
-		}
-	return found;
-}
-
+/*
+ * `scope` is sorted (or NULL: everything), so that planning a few touched
+ * endpoints of a large repository costs O(n log n), not O(n * touched).
+ */
 static void
-add_names(const char ***v, size_t *n, size_t *cap, const struct amlops_spec *s,
-    const struct amlops_plan_opts *opts)
+side_init(struct side *sd, const struct amlops_spec *s,
+    const char *const *scope, size_t nscope, int scoped)
 {
 	size_t i;
 
-	if (!s)
+	sd->v = NULL;
+	sd->n = 0;
+	if (!s || s->nendpoints == 0)
 		return;
+	sd->v = amlops_xcalloc(s->nendpoints, sizeof(*sd->v));
 	for (i = 0; i < s->nendpoints; i++) {
 		const struct amlops_endpoint *ep = s->endpoints[i];
 
-		if (!ep || !ep->name || !in_scope(opts, ep->name))
+		if (!ep || !ep->name)
 			continue;
-		if (*n == *cap) {
-			*cap = *cap ? 2 * *cap : 8;
-			*v = amlops_xrealloc(*v, *cap * sizeof(**v));
-		}
-		(*v)[(*n)++] = ep->name;
+		if (scoped && (nscope == 0 || !bsearch(&ep->name, scope, nscope,
+		                                  sizeof(*scope), cmp_strp)))
+			continue;
+		sd->v[sd->n++] = ep;
 	}
+	qsort(sd->v, sd->n, sizeof(*sd->v), cmp_ep);
+}
+
+/* Takes the run of endpoints called `name` at *pos; *count says how many. */
+static const struct amlops_endpoint *
+side_take(const struct side *sd, size_t *pos, const char *name, int *count)
+{
+	const struct amlops_endpoint *first = NULL;
+
+	*count = 0;
+	while (*pos < sd->n && strcmp(sd->v[*pos]->name, name) == 0) {
+		if (!first)
+			first = sd->v[*pos];
+		(*count)++;
+		(*pos)++;
+	}
+	return first;
 }
 
 static void
@@ -1137,27 +1145,37 @@ amlops_plan_build(struct amlops_plan **out, const struct amlops_spec *desired,
 	    opts && opts->owner_tag ? opts->owner_tag : AMLOPS_PLAN_OWNER_TAG;
 	const char *value = opts && opts->owner_value ? opts->owner_value
 	                                              : AMLOPS_PLAN_OWNER_VALUE;
-	const char **names = NULL;
-	size_t nnames = 0, cap = 0, stepcap = 0, i, k;
+	const char **scope = NULL;
+	size_t nscope = 0, stepcap = 0, di = 0, li = 0, i, k;
+	int scoped = opts && opts->scope;
+	struct side ds, ls;
 
-	add_names(&names, &nnames, &cap, desired, opts);
-	add_names(&names, &nnames, &cap, live, opts);
-	if (nnames)
-		qsort(names, nnames, sizeof(*names), cmp_strp);
+	if (scoped && opts->nscope > 0) {
+		scope = amlops_xcalloc(opts->nscope, sizeof(*scope));
+		for (i = 0; i < opts->nscope; i++)
+			if (opts->scope[i])
+				scope[nscope++] = opts->scope[i];
+		qsort(scope, nscope, sizeof(*scope), cmp_strp);
+	}
+	side_init(&ds, desired, scope, nscope, scoped);
+	side_init(&ls, live, scope, nscope, scoped);
+	free(scope);
 
-	for (i = 0; i < nnames; i++) {
+	while (di < ds.n || li < ls.n) {
 		struct epctx c;
 		int nd, nl;
 
-		if (i > 0 && strcmp(names[i], names[i - 1]) == 0)
-			continue;
 		memset(&c, 0, sizeof(c));
-		c.name = names[i];
+		if (di < ds.n &&
+		    (li >= ls.n || strcmp(ds.v[di]->name, ls.v[li]->name) <= 0))
+			c.name = ds.v[di]->name;
+		else
+			c.name = ls.v[li]->name;
 		c.owner_tag = tag;
 		c.owner_value = value;
 		c.live_mode = !(opts && (opts->flags & AMLOPS_PLAN_ALL_OWNED));
-		c.d = find_ep(desired, c.name, &nd);
-		c.l = find_ep(live, c.name, &nl);
+		c.d = side_take(&ds, &di, c.name, &nd);
+		c.l = side_take(&ls, &li, c.name, &nl);
 		if (nd > 1)
 			refuse(&c, NULL, "endpoint '%s' is defined %d times",
 			    c.name, nd);
@@ -1190,7 +1208,8 @@ amlops_plan_build(struct amlops_plan **out, const struct amlops_spec *desired,
 			msg_release(&c.refusals.v[k]);
 		free(c.refusals.v);
 	}
-	free(names);
+	free(ds.v);
+	free(ls.v);
 
 	plan->refusals = refusals.v;
 	plan->nrefusals = refusals.n;

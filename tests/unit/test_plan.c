@@ -1473,6 +1473,52 @@ plan__random_scenarios_keep_the_invariants(void **state)
 	assert_true(refused > 100);
 }
 
+static void
+plan__many_endpoints_merge_by_name(void **state)
+{
+	struct amlops_buf db = AMLOPS_BUF_INIT, lb = AMLOPS_BUF_INIT;
+	struct amlops_spec *d, *l;
+	struct amlops_plan *plan = NULL;
+	struct amlops_plan_summary n;
+	const char *scope[] = {"ep-04996", "ep-00003", "ep-00006", "nope"};
+	struct amlops_plan_opts opts = {
+	    AMLOPS_PLAN_OFFLINE, NULL, NULL, scope, 4};
+	unsigned i;
+
+	/* Desired: every even number; live: every multiple of 3, shuffled. */
+	for (i = 0; i < 5000; i += 2)
+		amlops_buf_printf(&db, "ep ep-%05u\n", (i * 7919u) % 5000u);
+	for (i = 0; i < 5000; i += 3)
+		amlops_buf_printf(&lb, "ep ep-%05u\n", i);
+	d = fx_parse(amlops_buf_cstr(&db));
+	l = fx_parse(amlops_buf_cstr(&lb));
+	assert_int_equal(amlops_plan_build(&plan, d, l, &offline), 0);
+	amlops_plan_summary(&n, plan);
+	/* 2500 even, 1667 multiples of 3, 834 of 6 in both. */
+	assert_int_equal(n.create, 2500 - 834);
+	assert_int_equal(n.delete, 1667 - 834);
+	assert_int_equal(n.update, 0);
+	for (i = 1; i < plan->nsteps; i++)
+		assert_true(strcmp(plan->steps[i - 1].endpoint,
+		                plan->steps[i].endpoint) < 0);
+	amlops_plan_free(plan);
+	/*
+	 * A scope, unsorted, with an endpoint on both sides and unchanged
+	 * (6) and one on neither side.
+	 */
+	assert_int_equal(amlops_plan_build(&plan, d, l, &opts), 0);
+	assert_int_equal(plan->nsteps, 2);
+	assert_string_equal(plan->steps[0].endpoint, "ep-00003");
+	assert_int_equal(plan->steps[0].action, AMLOPS_PLAN_DELETE);
+	assert_string_equal(plan->steps[1].endpoint, "ep-04996");
+	assert_int_equal(plan->steps[1].action, AMLOPS_PLAN_CREATE);
+	amlops_plan_free(plan);
+	fx_free(d);
+	fx_free(l);
+	amlops_buf_release(&db);
+	amlops_buf_release(&lb);
+}
+
 /* Helpers --------------------------------------------------------------- */
 
 static void
@@ -1865,7 +1911,7 @@ plan__summary_counts_and_free_accepts_null(void **state)
 int
 main(void)
 {
-	struct CMUnitTest tests[AMLOPS_ARRAY_SIZE(rows) + 16];
+	struct CMUnitTest tests[AMLOPS_ARRAY_SIZE(rows) + 32];
 	size_t i, n = 0;
 
 	for (i = 0; i < AMLOPS_ARRAY_SIZE(rows); i++) {
@@ -1883,6 +1929,7 @@ main(void)
 	ADD(plan__steps_borrow_the_desired_and_live_objects);
 	ADD(plan__canary_corpus_through_the_real_loader);
 	ADD(plan__random_scenarios_keep_the_invariants);
+	ADD(plan__many_endpoints_merge_by_name);
 	ADD(plan__asset_identity_strings);
 	ADD(plan__names_of_actions_and_aspects);
 	ADD(plan__text_renderer_exact);
