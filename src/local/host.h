@@ -135,6 +135,8 @@ void host_resp_header(struct host_resp *r, const char *name, const char *fmt,
 void host_json_set(cJSON *obj, const char *key, cJSON *val);
 void host_json_set_str(cJSON *obj, const char *key, const char *val);
 const char *host_json_str(const cJSON *obj, const char *key);
+/* As host_json_str(), with `def` when the key is missing or no string. */
+const char *host_json_strd(const cJSON *obj, const char *key, const char *def);
 cJSON *host_json_obj(cJSON *obj, const char *key); /* get or add {} */
 
 /*
@@ -152,6 +154,9 @@ cJSON *host_json_obj(cJSON *obj, const char *key); /* get or add {} */
  */
 int host_state_load(struct amlops_host *h);
 int host_state_save(struct amlops_host *h);
+/* A workspace entry not (yet) in the state; the caller owns it. */
+cJSON *host_state_ws_new(const char *sub, const char *rg, const char *ws);
+/* The workspace's entry; with `create`, one is added when missing. */
 cJSON *host_state_ws(struct amlops_host *h, const char *sub, const char *rg,
     const char *ws, int create);
 /* The endpoint named `name` in any workspace, and its workspace. */

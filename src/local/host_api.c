@@ -108,7 +108,7 @@ system_data(const cJSON *old)
 
 	amlops_time_rfc3339(now, amlops_wall_ms());
 	cJSON_AddStringToObject(
-	    sd, "createdAt", host_json_str(old, "createdAt") ?: now);
+	    sd, "createdAt", host_json_strd(old, "createdAt", now));
 	cJSON_AddStringToObject(sd, "createdBy", "amlops host");
 	cJSON_AddStringToObject(sd, "createdByType", "Application");
 	cJSON_AddStringToObject(sd, "lastModifiedAt", now);
@@ -126,7 +126,7 @@ props_of(cJSON *entry)
 static const char *
 state_of(cJSON *entry)
 {
-	return host_json_str(props_of(entry), "provisioningState") ?: "";
+	return host_json_strd(props_of(entry), "provisioningState", "");
 }
 
 cJSON *
@@ -429,10 +429,12 @@ apply_endpoint_body(cJSON *ep, const char *name, cJSON *res, cJSON *body,
 		return -1;
 	cJSON_ArrayForEach(v, cJSON_GetObjectItem(bprops, "mirrorTraffic"))
 	{
-		cJSON *live = cJSON_GetObjectItem(
-		    cJSON_GetObjectItem(bprops, "traffic")
-		        ?: cJSON_GetObjectItem(props, "traffic"),
-		    v->string);
+		cJSON *live_map = cJSON_GetObjectItem(bprops, "traffic");
+		cJSON *live;
+
+		if (!live_map)
+			live_map = cJSON_GetObjectItem(props, "traffic");
+		live = cJSON_GetObjectItem(live_map, v->string);
 		if (v->valueint > 0 && live && live->valueint > 0) {
 			host_resp_error(r, 400, "BadArgument",
 			    "properties.mirrorTraffic",
@@ -616,7 +618,7 @@ static void
 endpoint_keys(struct amlops_host *h, const struct host_req *req, cJSON *ws,
     cJSON *ep, const char *what, struct host_resp *r)
 {
-	const char *mode = host_json_str(props_of(ep), "authMode") ?: "";
+	const char *mode = host_json_strd(props_of(ep), "authMode", "");
 	cJSON *body = NULL, *keys = host_json_obj(ep, "keys"), *out, *v;
 	const char *type, *value;
 
@@ -673,7 +675,7 @@ done:
 static void
 endpoint_token(struct amlops_host *h, cJSON *ep, struct host_resp *r)
 {
-	const char *mode = host_json_str(props_of(ep), "authMode") ?: "";
+	const char *mode = host_json_strd(props_of(ep), "authMode", "");
 	cJSON *tokens, *t, *next, *out;
 	int64_t now = amlops_wall_ms(), exp = now + 3600 * 1000;
 	char tok[129];
@@ -788,6 +790,7 @@ materialise(struct amlops_host *h, cJSON *ep, cJSON *dep, cJSON *code,
 	    "%s/deployments/%s/%s", h->dir, ep->string, dep->string);
 	char *logs = amlops_xasprintf("%s/logs", base);
 	char *model_dir = NULL, *link = NULL, *slog = NULL;
+	const cJSON *envvars;
 	struct amlops_buf b = AMLOPS_BUF_INIT;
 	cJSON *rt = cJSON_CreateObject(), *mres;
 	const char *mpath, *mname, *mver, *envv;
@@ -851,11 +854,10 @@ materialise(struct amlops_host *h, cJSON *ep, cJSON *dep, cJSON *code,
 	cJSON_AddStringToObject(rt, "scoring_script", script);
 	cJSON_AddStringToObject(rt, "model_dir", model_dir);
 	cJSON_AddNumberToObject(rt, "instance_count", instances);
+	envvars = cJSON_GetObjectItem(props, "environmentVariables");
 	cJSON_AddItemToObject(rt, "env",
-	    cJSON_Duplicate(cJSON_GetObjectItem(props, "environmentVariables")
-	                        ?: cJSON_GetObjectItem(rt, "none"),
-	        1)
-	        ?: cJSON_CreateObject());
+	    cJSON_IsObject(envvars) ? cJSON_Duplicate(envvars, 1)
+	                            : cJSON_CreateObject());
 	cJSON_AddNumberToObject(rt, "request_timeout_ms", (double)timeout_ms);
 	cJSON_AddNumberToObject(rt, "max_queue_wait_ms", (double)queue_ms);
 	cJSON_AddNumberToObject(rt, "max_concurrent_per_instance", concurrency);
@@ -1089,14 +1091,14 @@ deployment_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 	cJSON_AddStringToObject(
 	    res, "location", host_json_str(body, "location"));
 	cJSON_AddStringToObject(
-	    res, "kind", host_json_str(body, "kind") ?: "Managed");
+	    res, "kind", host_json_strd(body, "kind", "Managed"));
 	if (cJSON_IsObject(cJSON_GetObjectItem(body, "identity")))
 		cJSON_AddItemToObject(res, "identity",
 		    cJSON_Duplicate(cJSON_GetObjectItem(body, "identity"), 1));
 	sku = cJSON_AddObjectToObject(res, "sku");
 	cJSON_AddStringToObject(sku, "name",
-	    host_json_str(cJSON_GetObjectItem(body, "sku"), "name")
-	        ?: "Default");
+	    host_json_strd(
+	        cJSON_GetObjectItem(body, "sku"), "name", "Default"));
 	cJSON_AddNumberToObject(sku, "capacity", capacity);
 
 	if (materialise(h, ep, dep, code, script, model, env, bprops, capacity,
@@ -1222,7 +1224,7 @@ deployment_logs(struct amlops_host *h, const struct host_req *req, cJSON *ep,
 			return;
 		if ((v = cJSON_GetObjectItem(body, "containerType")) &&
 		    !cJSON_IsNull(v))
-			ct = cJSON_GetStringValue(v) ?: "";
+			ct = cJSON_IsString(v) ? v->valuestring : "";
 		if ((v = cJSON_GetObjectItem(body, "tail")) &&
 		    !cJSON_IsNull(v)) {
 			if (!cJSON_IsNumber(v) || v->valueint < 0) {
@@ -1243,9 +1245,8 @@ deployment_logs(struct amlops_host *h, const struct host_req *req, cJSON *ep,
 		}
 	} else if (!strcasecmp(ct, "StorageInitializer")) {
 		if (amlops_file_read(&file,
-		        host_json_str(
-		            host_json_obj(dep, "runtime"), "storage_log")
-		            ?: "/nonexistent",
+		        host_json_strd(host_json_obj(dep, "runtime"),
+		            "storage_log", "/nonexistent"),
 		        LOG_MAX) < 0) {
 			amlops_err_clear();
 			amlops_buf_puts(&file, "");
@@ -1415,29 +1416,31 @@ list_deployments(
 	host_resp_json(r, 200, out);
 }
 
+/* .../onlineEndpoints[/NAME[/...]] */
 static void
 route_endpoints(struct amlops_host *h, const struct host_req *req, cJSON *ws,
     struct host_resp *r)
 {
 	const char *name = req->nseg > 9 ? req->seg[9] : NULL;
 	const char *dname = req->nseg > 11 ? req->seg[11] : NULL;
+	const char *verb = req->nseg == 11 ? req->seg[10] : "";
 	cJSON *ep = name ? find_ep(ws, name) : NULL, *dep = NULL;
 	int mutation = 0;
 
 	if (req->nseg == 9) {
-		if (!is_method(req, "GET"))
-			return not_allowed(req, r);
-		return list_endpoints(h, ws, r);
-	}
-	if (req->nseg == 10) {
+		if (is_method(req, "GET"))
+			list_endpoints(h, ws, r);
+		else
+			not_allowed(req, r);
+	} else if (req->nseg == 10) {
 		mutation = !is_method(req, "GET");
 		if (is_method(req, "PUT"))
 			endpoint_put(h, req, ws, name, r);
-		else if (is_method(req, "DELETE") && !ep)
-			r->status = 204;
 		else if (!is_method(req, "GET") && !is_method(req, "PATCH") &&
 		         !is_method(req, "DELETE"))
-			return not_allowed(req, r);
+			not_allowed(req, r);
+		else if (!ep && is_method(req, "DELETE"))
+			r->status = 204;
 		else if (!ep)
 			ep_not_found(ws, name, r);
 		else if (is_method(req, "GET"))
@@ -1446,139 +1449,156 @@ route_endpoints(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 			endpoint_patch(h, req, ws, ep, r);
 		else
 			endpoint_delete(h, req, ws, ep, r);
-		goto done;
-	}
-	if (req->nseg == 11 && seg_is(req, 10, "deployments")) {
+	} else if (req->nseg == 11 && !strcasecmp(verb, "deployments")) {
 		if (!is_method(req, "GET"))
-			return not_allowed(req, r);
-		if (!ep)
-			return ep_not_found(ws, name, r);
-		return list_deployments(h, ws, ep, r);
-	}
-	if (req->nseg == 11 &&
-	    (seg_is(req, 10, "listKeys") || seg_is(req, 10, "regenerateKeys") ||
-	        seg_is(req, 10, "token"))) {
+			not_allowed(req, r);
+		else if (!ep)
+			ep_not_found(ws, name, r);
+		else
+			list_deployments(h, ws, ep, r);
+	} else if (req->nseg == 11 && (!strcasecmp(verb, "listKeys") ||
+	                                  !strcasecmp(verb, "regenerateKeys") ||
+	                                  !strcasecmp(verb, "token"))) {
+		mutation = !strcasecmp(verb, "regenerateKeys");
 		if (!is_method(req, "POST"))
-			return not_allowed(req, r);
-		if (!ep)
-			return ep_not_found(ws, name, r);
-		if (seg_is(req, 10, "token"))
-			return endpoint_token(h, ep, r);
-		mutation = seg_is(req, 10, "regenerateKeys");
-		endpoint_keys(h, req, ws, ep,
-		    mutation ? "regenerateKeys" : "listKeys", r);
-		goto done;
-	}
-	if (req->nseg < 12 || req->nseg > 13 || !seg_is(req, 10, "deployments"))
-		return no_route(req, r);
-	if (req->nseg == 13 && !seg_is(req, 12, "getLogs") &&
-	    !seg_is(req, 12, "skus"))
-		return no_route(req, r);
-	if (!ep)
-		return ep_not_found(ws, name, r);
-	dep = cJSON_GetObjectItem(host_json_obj(ep, "deployments"), dname);
-	if (req->nseg == 12) {
-		mutation = !is_method(req, "GET");
-		if (is_method(req, "PUT"))
+			not_allowed(req, r);
+		else if (!ep)
+			ep_not_found(ws, name, r);
+		else if (!strcasecmp(verb, "token"))
+			endpoint_token(h, ep, r);
+		else
+			endpoint_keys(h, req, ws, ep,
+			    mutation ? "regenerateKeys" : "listKeys", r);
+	} else if (req->nseg < 12 || req->nseg > 13 ||
+	           !seg_is(req, 10, "deployments") ||
+	           (req->nseg == 13 && !seg_is(req, 12, "getLogs") &&
+	               !seg_is(req, 12, "skus"))) {
+		no_route(req, r);
+	} else if (!ep) {
+		ep_not_found(ws, name, r);
+	} else {
+		dep = cJSON_GetObjectItem(
+		    host_json_obj(ep, "deployments"), dname);
+		if (req->nseg == 12)
+			mutation = !is_method(req, "GET");
+		if (req->nseg == 12 && is_method(req, "PUT"))
 			deployment_put(h, req, ws, ep, dname, r);
-		else if (is_method(req, "DELETE") && !dep)
+		else if (req->nseg == 12 && !is_method(req, "GET") &&
+		         !is_method(req, "PATCH") && !is_method(req, "DELETE"))
+			not_allowed(req, r);
+		else if (req->nseg == 13 &&
+		         !is_method(
+		             req, seg_is(req, 12, "getLogs") ? "POST" : "GET"))
+			not_allowed(req, r);
+		else if (!dep && is_method(req, "DELETE"))
 			r->status = 204;
-		else if (!is_method(req, "GET") && !is_method(req, "PATCH") &&
-		         !is_method(req, "DELETE"))
-			return not_allowed(req, r);
 		else if (!dep)
 			host_resp_error(r, 404, "ResourceNotFound", NULL,
-			    "online deployment '%s' not found in endpoint "
-			    "'%s'",
+			    "online deployment '%s' not found in endpoint '%s'",
 			    dname, ep->string);
+		else if (req->nseg == 13 && seg_is(req, 12, "getLogs"))
+			deployment_logs(h, req, ep, dep, r);
+		else if (req->nseg == 13)
+			deployment_skus(h, r);
 		else if (is_method(req, "GET"))
 			host_resp_json(r, 200, host_render(h, ws, ep, dep));
 		else if (is_method(req, "PATCH"))
 			deployment_patch(h, req, ws, ep, dep, r);
 		else
 			deployment_delete(h, req, ws, ep, dep, r);
-		goto done;
 	}
-	if (!dep)
-		return host_resp_error(r, 404, "ResourceNotFound", NULL,
-		    "online deployment '%s' not found in endpoint '%s'", dname,
-		    ep->string);
-	if (seg_is(req, 12, "getLogs")) {
-		if (!is_method(req, "POST"))
-			return not_allowed(req, r);
-		return deployment_logs(h, req, ep, dep, r);
-	}
-	if (!is_method(req, "GET"))
-		return not_allowed(req, r);
-	deployment_skus(h, r);
-done:
 	if (mutation)
 		log_request(h, req, r, name, req->nseg >= 12 ? dname : NULL);
+}
+
+static const char *
+asset_type(const char *kind)
+{
+	if (!strcasecmp(kind, "codes"))
+		return "codes";
+	if (!strcasecmp(kind, "models"))
+		return "models";
+	if (!strcasecmp(kind, "environments"))
+		return "environments";
+	return NULL;
+}
+
+/* Everything under .../workspaces/WS. */
+static void
+route_workspace(struct amlops_host *h, const struct host_req *req, cJSON *ws,
+    struct host_resp *r)
+{
+	const char *kind = req->nseg > 8 ? req->seg[8] : "";
+	const char *type = asset_type(kind);
+	int secrets = req->nseg == 11;
+
+	if (req->nseg == 8) {
+		if (is_method(req, "GET"))
+			workspace_get(h, ws, r);
+		else
+			not_allowed(req, r);
+	} else if (!strcasecmp(kind, "onlineEndpoints")) {
+		route_endpoints(h, req, ws, r);
+	} else if (!strcasecmp(kind, "datastores")) {
+		if (req->nseg < 10 || req->nseg > 11 ||
+		    strcasecmp(req->seg[9], "workspaceblobstore") ||
+		    (secrets && !seg_is(req, 10, "listSecrets")))
+			no_route(req, r);
+		else if (!is_method(req, secrets ? "POST" : "GET"))
+			not_allowed(req, r);
+		else
+			datastore(h, req, ws, secrets, r);
+	} else if (!type || req->nseg < 11 || req->nseg > 12 ||
+	           !seg_is(req, 10, "versions")) {
+		no_route(req, r);
+	} else if (req->nseg == 11) {
+		if (is_method(req, "GET"))
+			host_asset_get(h, req, ws, type, req->seg[9], NULL, r);
+		else
+			not_allowed(req, r);
+	} else if (is_method(req, "PUT")) {
+		host_asset_put(h, req, ws, type, req->seg[9], req->seg[11], r);
+	} else if (is_method(req, "GET")) {
+		host_asset_get(h, req, ws, type, req->seg[9], req->seg[11], r);
+	} else {
+		not_allowed(req, r);
+	}
 }
 
 void
 host_api_route(
     struct amlops_host *h, const struct host_req *req, struct host_resp *r)
 {
-	const char *kind;
-	cJSON *ws;
+	cJSON *ws, *transient = NULL;
 
-	if (!seg_is(req, 0, "subscriptions") || req->nseg < 2)
-		return no_route(req, r);
-	/* /subscriptions/S/providers/MMLS/locations/L/mfeOperation*&/ID */
-	if (req->nseg == 8 && seg_is(req, 2, "providers") &&
-	    seg_is(req, 3, MMLS) && seg_is(req, 4, "locations") &&
-	    (seg_is(req, 6, "mfeOperationsStatus") ||
-	        seg_is(req, 6, "mfeOperationResults"))) {
-		if (!is_method(req, "GET"))
-			return not_allowed(req, r);
-		return host_op_get(h, req,
-		    seg_is(req, 6, "mfeOperationResults"), req->seg[7], r);
-	}
-	if (req->nseg < 8 || !seg_is(req, 2, "resourceGroups") ||
-	    !seg_is(req, 4, "providers") || !seg_is(req, 5, MMLS) ||
-	    !seg_is(req, 6, "workspaces"))
-		return no_route(req, r);
-	ws = host_state_ws(h, req->seg[1], req->seg[3], req->seg[7], 1);
-	if (req->nseg == 8) {
-		if (!is_method(req, "GET"))
-			return not_allowed(req, r);
-		return workspace_get(h, ws, r);
-	}
-	kind = req->seg[8];
-	if (!strcasecmp(kind, "onlineEndpoints"))
-		return route_endpoints(h, req, ws, r);
-	if (!strcasecmp(kind, "datastores")) {
-		if (req->nseg < 10 ||
-		    strcasecmp(req->seg[9], "workspaceblobstore") ||
-		    req->nseg > 11 ||
-		    (req->nseg == 11 && !seg_is(req, 10, "listSecrets")))
-			return no_route(req, r);
-		if (!is_method(req, req->nseg == 11 ? "POST" : "GET"))
-			return not_allowed(req, r);
-		return datastore(h, req, ws, req->nseg == 11, r);
-	}
-	if (!strcasecmp(kind, "codes") || !strcasecmp(kind, "models") ||
-	    !strcasecmp(kind, "environments")) {
-		const char *type = !strcasecmp(kind, "codes") ? "codes"
-		                   : !strcasecmp(kind, "models")
-		                       ? "models"
-		                       : "environments";
-		if (req->nseg == 11 && seg_is(req, 10, "versions")) {
-			if (!is_method(req, "GET"))
-				return not_allowed(req, r);
-			return host_asset_get(
-			    h, req, ws, type, req->seg[9], NULL, r);
-		}
-		if (req->nseg != 12 || !seg_is(req, 10, "versions"))
-			return no_route(req, r);
-		if (is_method(req, "PUT"))
-			return host_asset_put(
-			    h, req, ws, type, req->seg[9], req->seg[11], r);
+	if (!seg_is(req, 0, "subscriptions") || req->nseg < 2) {
+		no_route(req, r);
+	} else if (req->nseg == 8 && seg_is(req, 2, "providers") &&
+	           seg_is(req, 3, MMLS) && seg_is(req, 4, "locations") &&
+	           (seg_is(req, 6, "mfeOperationsStatus") ||
+	               seg_is(req, 6, "mfeOperationResults"))) {
+		/* /subscriptions/S/providers/MMLS/locations/L/mfeOp.../ID */
 		if (is_method(req, "GET"))
-			return host_asset_get(
-			    h, req, ws, type, req->seg[9], req->seg[11], r);
-		return not_allowed(req, r);
+			host_op_get(h, req,
+			    seg_is(req, 6, "mfeOperationResults"), req->seg[7],
+			    r);
+		else
+			not_allowed(req, r);
+	} else if (req->nseg < 8 || !seg_is(req, 2, "resourceGroups") ||
+	           !seg_is(req, 4, "providers") || !seg_is(req, 5, MMLS) ||
+	           !seg_is(req, 6, "workspaces")) {
+		no_route(req, r);
+	} else {
+		/*
+		 * Only a PUT adds a workspace to the state; other requests
+		 * see an unknown workspace as an empty one.
+		 */
+		ws = host_state_ws(h, req->seg[1], req->seg[3], req->seg[7],
+		    is_method(req, "PUT"));
+		if (!ws)
+			ws = transient = host_state_ws_new(
+			    req->seg[1], req->seg[3], req->seg[7]);
+		route_workspace(h, req, ws, r);
+		cJSON_Delete(transient);
 	}
-	no_route(req, r);
 }

@@ -579,7 +579,7 @@ host_asset_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 	}
 	assets = host_json_obj(ws, "assets");
 	if ((old = cJSON_GetObjectItem(assets, key))) {
-		if (strcmp(host_json_str(old, "digest") ?: "", digest)) {
+		if (strcmp(host_json_strd(old, "digest", ""), digest)) {
 			host_resp_error(r, 409, "Conflict", NULL,
 			    "%s '%s' version '%s' already exists with other "
 			    "content; versions cannot change, register a new "

@@ -31,7 +31,7 @@ gc_ops(struct amlops_host *h)
 
 	for (op = ops->child; op && n > OPS_KEEP; op = next) {
 		next = op->next;
-		if (strcmp(host_json_str(op, "status") ?: "", "InProgress")) {
+		if (strcmp(host_json_strd(op, "status", ""), "InProgress")) {
 			cJSON_Delete(cJSON_DetachItemViaPointer(ops, op));
 			n--;
 		}
@@ -162,8 +162,8 @@ host_op_get(struct amlops_host *h, const struct host_req *req, int results,
 	if (strcmp(status, "Succeeded")) {
 		cJSON *err = cJSON_GetObjectItem(op, "error");
 		host_resp_error(r, 400,
-		    host_json_str(err, "code") ?: "OperationFailed", NULL, "%s",
-		    host_json_str(err, "message") ?: "the operation failed");
+		    host_json_strd(err, "code", "OperationFailed"), NULL, "%s",
+		    host_json_strd(err, "message", "the operation failed"));
 		return;
 	}
 	if (!strcmp(host_json_str(op, "action"), "delete") ||
@@ -201,7 +201,7 @@ op_finish(struct amlops_host *h, cJSON *op, cJSON *ep, const char *status,
 		host_json_set(op, "error", err);
 	}
 	if (ep &&
-	    !strcmp(host_json_str(ep, "busy") ?: "", host_json_str(op, "id")))
+	    !strcmp(host_json_strd(ep, "busy", ""), host_json_str(op, "id")))
 		host_json_set(ep, "busy", cJSON_CreateNull());
 	resource = dname ? amlops_xasprintf("endpoint/%s/deployment/%s",
 	                       host_json_str(op, "endpoint"), dname)
@@ -305,8 +305,8 @@ ticker(void *arg)
 		for (op = host_json_obj(h->state, "operations")->child; op;
 		     op = next) {
 			next = op->next;
-			if (!strcmp(host_json_str(op, "status") ?: "",
-			        "InProgress"))
+			if (!strcmp(
+			        host_json_strd(op, "status", ""), "InProgress"))
 				tick_one(h, op);
 		}
 		clock_gettime(CLOCK_REALTIME, &ts);

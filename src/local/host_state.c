@@ -43,6 +43,14 @@ host_json_str(const cJSON *obj, const char *key)
 	return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
+const char *
+host_json_strd(const cJSON *obj, const char *key, const char *def)
+{
+	const char *s = host_json_str(obj, key);
+
+	return s ? s : def;
+}
+
 cJSON *
 host_json_obj(cJSON *obj, const char *key)
 {
@@ -102,6 +110,19 @@ host_state_save(struct amlops_host *h)
 }
 
 cJSON *
+host_state_ws_new(const char *sub, const char *rg, const char *ws)
+{
+	cJSON *w = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(w, "subscription", sub);
+	cJSON_AddStringToObject(w, "resourceGroup", rg);
+	cJSON_AddStringToObject(w, "workspace", ws);
+	cJSON_AddObjectToObject(w, "endpoints");
+	cJSON_AddObjectToObject(w, "assets");
+	return w;
+}
+
+cJSON *
 host_state_ws(struct amlops_host *h, const char *sub, const char *rg,
     const char *ws, int create)
 {
@@ -113,12 +134,7 @@ host_state_ws(struct amlops_host *h, const char *sub, const char *rg,
 		*p = (char)tolower((unsigned char)*p);
 	w = cJSON_GetObjectItemCaseSensitive(all, key);
 	if (!w && create) {
-		w = cJSON_CreateObject();
-		cJSON_AddStringToObject(w, "subscription", sub);
-		cJSON_AddStringToObject(w, "resourceGroup", rg);
-		cJSON_AddStringToObject(w, "workspace", ws);
-		cJSON_AddObjectToObject(w, "endpoints");
-		cJSON_AddObjectToObject(w, "assets");
+		w = host_state_ws_new(sub, rg, ws);
 		cJSON_AddItemToObject(all, key, w);
 	}
 	free(key);
