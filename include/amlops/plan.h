@@ -52,9 +52,14 @@
  * in plan->refusals; other endpoints are planned as usual.
  * amlops_plan_build() then returns AMLOPS_EINVALID with the first
  * refusal as the message, and *out still holds the plan. Besides
- * immutable fields, the plan refuses inputs that break an invariant:
- * traffic that does not sum to 100 (or 0), or that names a deployment
- * the endpoint does not have.
+ * immutable fields, the plan refuses inputs that break an invariant
+ * (the loader catches these first; the planner does not trust its
+ * input): traffic that does not sum to 100 (or 0), names a deployment
+ * the endpoint does not have, or names one twice; more than one mirror,
+ * or a mirror that also gets live traffic; a duplicate endpoint or
+ * deployment on either side. And, per DESIGN.md section 3, an inline
+ * asset whose content changed under a version written by hand (the
+ * message names the path and both content ids).
  *
  * Comparisons. Assets are the same when their identity is (see
  * amlops_plan_asset_id()); in a live plan a desired "name@label" also
@@ -114,7 +119,8 @@ enum amlops_plan_aspect {
  *   scale                instance counts (numbers)
  *   code, model, env     asset identity strings, or null; code adds
  *                        " (scoring_script X)" when the script changed
- *   settings             the settings objects
+ *   settings             the settings objects (a live plan's before:
+ *                        the target's, cut down to the desired keys)
  *   metadata             {"description": s|null, "tags": {...}}
  *
  * `reason` is one line: "instance_count 1 -> 2", "deployment 'green' is
@@ -123,9 +129,10 @@ enum amlops_plan_aspect {
  * The desired and live pointers are borrowed from the inputs of
  * amlops_plan_build() (the executor needs the whole desired object to
  * build a request) and are valid as long as those are; each is NULL when
- * it does not apply: live_* of a create, desired_deployment of a delete,
- * desired_endpoint of an endpoint delete, *_deployment of an endpoint
- * step. The delete half of a delete + create (immutable field, no
+ * it does not apply: live_endpoint of an endpoint create,
+ * live_deployment of a deployment create, desired_deployment of a
+ * delete, desired_endpoint of an endpoint delete, *_deployment of an
+ * endpoint step. The delete half of a delete + create (immutable field, no
  * traffic) has only live_deployment, its create half only
  * desired_deployment.
  */
