@@ -241,6 +241,16 @@ int amlops_arm_endpoint_from_json(struct amlops_endpoint **out,
     struct amlops_live *live, const cJSON *endpoint, const cJSON *deployments);
 
 /*
+ * Removes from REST-shaped deployment settings the values that equal the
+ * service's documented defaults (requestSettings' 1 / PT5S / PT0.5S,
+ * the probes' PT10S / PT10S / PT2S / 30 / 1, scaleSettings Default,
+ * appInsightsEnabled false, ...), and objects left empty. Live state
+ * comes back normalised (the service fills defaults in); the planner
+ * should normalise the desired settings the same way before comparing.
+ */
+void amlops_arm_settings_normalize(cJSON *settings);
+
+/*
  * An asset's version id under a workspace:
  * WS/models/NAME/versions/VERSION (kind "models", "codes",
  * "environments"), and back. The parse fills name and version (malloc'd)

@@ -172,6 +172,15 @@ void amlops_rest_resp_release(struct amlops_rest_resp *resp);
 int amlops_rest_call(struct amlops_rest *r, const char *method,
     const char *path, const cJSON *body, struct amlops_rest_resp *resp);
 
+/*
+ * A test hook: when set, called with every JSON body amlops_rest_call()
+ * sends (method, path without the base URL, body). Process-wide; NULL
+ * removes it.
+ */
+typedef void (*amlops_rest_body_hook)(
+    void *ctx, const char *method, const char *path, const cJSON *body);
+void amlops_rest_set_body_hook(amlops_rest_body_hook fn, void *ctx);
+
 /* The short form of a path for messages: "onlineEndpoints/blue". */
 char *amlops_rest_short_path(const char *path);
 

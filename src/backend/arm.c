@@ -310,16 +310,32 @@ last_segment(const char *s)
 }
 
 /*
- * Settings the service fills in with its defaults when none were given;
- * dropped from live state when they equal those defaults, so that a
- * deployment that never set them does not look changed.
+ * Values the service fills in when none were given (Azure's documented
+ * defaults, which `amlops host` follows too): a deployment that never set
+ * them must not look changed. Whole keys, then keys inside objects.
  */
-static const char *const service_defaults[][2] = {
+static const char *const default_keys[][2] = {
     {"appInsightsEnabled", "false"},
     {"egressPublicNetworkAccess", "\"Enabled\""},
     {"scaleSettings", "{\"scaleType\":\"Default\"}"},
     {"environmentVariables", "{}"},
     {"properties", "{}"},
+};
+
+static const char *const default_subkeys[][3] = {
+    {"requestSettings", "maxConcurrentRequestsPerInstance", "1"},
+    {"requestSettings", "requestTimeout", "\"PT5S\""},
+    {"requestSettings", "maxQueueWait", "\"PT0.5S\""},
+    {"livenessProbe", "initialDelay", "\"PT10S\""},
+    {"livenessProbe", "period", "\"PT10S\""},
+    {"livenessProbe", "timeout", "\"PT2S\""},
+    {"livenessProbe", "failureThreshold", "30"},
+    {"livenessProbe", "successThreshold", "1"},
+    {"readinessProbe", "initialDelay", "\"PT10S\""},
+    {"readinessProbe", "period", "\"PT10S\""},
+    {"readinessProbe", "timeout", "\"PT2S\""},
+    {"readinessProbe", "failureThreshold", "30"},
+    {"readinessProbe", "successThreshold", "1"},
 };
 
 static const char *const settings_keys[] = {"requestSettings", "livenessProbe",
@@ -329,20 +345,45 @@ static const char *const settings_keys[] = {"requestSettings", "livenessProbe",
     "properties"};
 
 static int
-is_default(const char *k, const cJSON *v)
+equals_text(const cJSON *v, const char *text)
 {
-	for (size_t i = 0; i < AMLOPS_ARRAY_SIZE(service_defaults); i++) {
-		cJSON *d;
-		int eq;
+	cJSON *d = cJSON_Parse(text);
+	int eq = cJSON_Compare(d, v, 1);
 
-		if (strcmp(k, service_defaults[i][0]) != 0)
-			continue;
-		d = cJSON_Parse(service_defaults[i][1]);
-		eq = cJSON_Compare(d, v, 1);
-		cJSON_Delete(d);
-		return eq;
+	cJSON_Delete(d);
+	return eq;
+}
+
+void
+amlops_arm_settings_normalize(cJSON *settings)
+{
+	for (size_t i = 0; i < AMLOPS_ARRAY_SIZE(default_subkeys); i++) {
+		cJSON *o = cJSON_GetObjectItemCaseSensitive(
+		    settings, default_subkeys[i][0]);
+		cJSON *v =
+		    cJSON_GetObjectItemCaseSensitive(o, default_subkeys[i][1]);
+
+		if (v && equals_text(v, default_subkeys[i][2]))
+			cJSON_DeleteItemFromObjectCaseSensitive(
+			    o, default_subkeys[i][1]);
 	}
-	return 0;
+	for (size_t i = 0; i < AMLOPS_ARRAY_SIZE(default_subkeys); i++) {
+		cJSON *o = cJSON_GetObjectItemCaseSensitive(
+		    settings, default_subkeys[i][0]);
+
+		if (cJSON_IsObject(o) && cJSON_GetArraySize(o) == 0)
+			cJSON_DeleteItemFromObjectCaseSensitive(
+			    settings, default_subkeys[i][0]);
+	}
+	for (size_t i = 0; i < AMLOPS_ARRAY_SIZE(default_keys); i++) {
+		cJSON *v = cJSON_GetObjectItemCaseSensitive(
+		    settings, default_keys[i][0]);
+
+		if (v &&
+		    (cJSON_IsNull(v) || equals_text(v, default_keys[i][1])))
+			cJSON_DeleteItemFromObjectCaseSensitive(
+			    settings, default_keys[i][0]);
+	}
 }
 
 static struct amlops_deployment *
@@ -380,9 +421,10 @@ deployment_from_json(const char *endpoint, const cJSON *j)
 		dep->instance_count = v->valueint;
 	for (size_t i = 0; i < AMLOPS_ARRAY_SIZE(settings_keys); i++) {
 		v = cJSON_GetObjectItemCaseSensitive(p, settings_keys[i]);
-		if (v && !cJSON_IsNull(v) && !is_default(settings_keys[i], v))
+		if (v && !cJSON_IsNull(v))
 			add_dup(dep->settings, settings_keys[i], v);
 	}
+	amlops_arm_settings_normalize(dep->settings);
 	return dep;
 }
 

@@ -834,6 +834,16 @@ done:
 	return error;
 }
 
+static amlops_rest_body_hook body_hook;
+static void *body_hook_ctx;
+
+void
+amlops_rest_set_body_hook(amlops_rest_body_hook fn, void *ctx)
+{
+	body_hook = fn;
+	body_hook_ctx = ctx;
+}
+
 int
 amlops_rest_call(struct amlops_rest *r, const char *method, const char *path,
     const cJSON *body, struct amlops_rest_resp *resp)
@@ -843,6 +853,8 @@ amlops_rest_call(struct amlops_rest *r, const char *method, const char *path,
 	char *what = amlops_xasprintf("%s %s", method, sp);
 	int error;
 
+	if (body_hook && body)
+		body_hook(body_hook_ctx, method, path, body);
 	error = rest_send(r, method, url, what, body, resp);
 	free(what);
 	free(sp);

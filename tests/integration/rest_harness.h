@@ -28,7 +28,7 @@
 static pid_t harness_children[HARNESS_MAX_CHILDREN];
 static int harness_saved_stderr = -1;
 
-static void
+static inline void
 harness_sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -38,7 +38,7 @@ harness_sleep_ms(long ms)
 }
 
 /* Kills a child (TERM, then KILL after 3 s) and reaps it. */
-static void
+static inline void
 harness_kill(pid_t pid)
 {
 	int status;
@@ -61,7 +61,7 @@ reaped:
 			harness_children[i] = 0;
 }
 
-static void
+static inline void
 harness_kill_all(void)
 {
 	for (int i = 0; i < HARNESS_MAX_CHILDREN; i++)
@@ -69,7 +69,7 @@ harness_kill_all(void)
 			harness_kill(harness_children[i]);
 }
 
-static void
+static inline void
 harness_on_signal(int sig)
 {
 	harness_kill_all();
@@ -81,7 +81,7 @@ harness_on_signal(int sig)
  * Starts argv[0] with argv in its own process group, stdout and stderr
  * to `logfile` (or inherited when NULL). Returns its pid, or -1.
  */
-static pid_t
+static inline pid_t
 harness_spawn(char *const argv[], const char *logfile)
 {
 	pid_t pid;
@@ -127,7 +127,7 @@ harness_spawn(char *const argv[], const char *logfile)
 }
 
 /* Reads a small file; NULL when absent. */
-static char *
+static inline char *
 harness_read(const char *path)
 {
 	struct amlops_buf b = AMLOPS_BUF_INIT;
@@ -145,7 +145,7 @@ harness_read(const char *path)
  * anything); returns its content or NULL. Gives up early when `pid`
  * exited.
  */
-static char *
+static inline char *
 harness_wait_file(const char *path, const char *needle, long ms, pid_t pid)
 {
 	for (long waited = 0; waited <= ms; waited += 50) {
@@ -162,7 +162,7 @@ harness_wait_file(const char *path, const char *needle, long ms, pid_t pid)
 	return NULL;
 }
 
-static char *
+static inline char *
 harness_tmpdir(const char *tag)
 {
 	char *t = amlops_xasprintf("/tmp/amlops-%s-XXXXXX", tag);
@@ -174,7 +174,7 @@ harness_tmpdir(const char *tag)
 	return t;
 }
 
-static void
+static inline void
 harness_rmrf(const char *dir)
 {
 	pid_t pid;
@@ -191,7 +191,7 @@ harness_rmrf(const char *dir)
 }
 
 /* Sends stderr to `path` until harness_stderr_restore(). */
-static void
+static inline void
 harness_stderr_capture(const char *path)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
@@ -205,7 +205,7 @@ harness_stderr_capture(const char *path)
 	}
 }
 
-static void
+static inline void
 harness_stderr_restore(void)
 {
 	fflush(stderr);
@@ -220,7 +220,7 @@ harness_stderr_restore(void)
  * Prints what a captured stderr holds besides amlops' own log lines
  * (those start with `prefix`): cmocka's failure reports.
  */
-static void
+static inline void
 harness_show_failures(const char *path, const char *prefix)
 {
 	char *s = harness_read(path), *line, *save = NULL;
@@ -235,7 +235,7 @@ harness_show_failures(const char *path, const char *prefix)
 }
 
 /* The source dir: $AMLOPS_SRC, else the folder above tests/. */
-static const char *
+static inline const char *
 harness_src(void)
 {
 	const char *s = getenv("AMLOPS_SRC");
