@@ -719,6 +719,63 @@ spec__mirror_traffic_follows_azures_rules(void **state)
 }
 
 static void
+spec__inline_deployments_are_checked_even_alone(void **state)
+{
+	static const char ep[] = "name: my-ep\n"
+	                         "auth_mode: key\n"
+	                         "traffic:\n"
+	                         "  gren: 100\n"
+	                         "mirror_traffic:\n"
+	                         "  blu: 10\n"
+	                         "deployments:\n"
+	                         "  - name: green\n"
+	                         "  - name: blue\n"
+	                         "  - name: green\n";
+	const struct fx fx[] = {{"e.yml", ep}};
+
+	expect_some(fx, 1, AMLOPS_SPEC_ALONE,
+	    "e.yml:4:3: traffic names deployment 'gren', which does not exist "
+	    "(did you mean 'green'?)");
+	expect_some(fx, 1, AMLOPS_SPEC_ALONE,
+	    "e.yml:6:3: mirror_traffic names deployment 'blu', which does "
+	    "not exist (did you mean 'blue'?)");
+	expect_some(fx, 1, AMLOPS_SPEC_ALONE,
+	    "e.yml:10:11: deployment 'green' of endpoint 'my-ep' is defined "
+	    "twice; first at e.yml:8:11");
+}
+
+static void
+spec__2021_and_today_spellings_do_not_mix(void **state)
+{
+	ONE("e.yml",
+	    "name: my-ep\nauth_mode: key\ndeployments:\n  - name: blue\n"
+	    "    instance_count: 1\n    scale_settings:\n"
+	    "      scale_type: manual\n      instance_count: 2\n",
+	    AMLOPS_SPEC_ALONE,
+	    "e.yml:8:23: 'instance_count' is given twice: at the top level and "
+	    "in 'scale_settings'");
+	ONE("d.yml",
+	    "name: blue\nendpoint_name: my-ep\nscale_settings:\n"
+	    "  type: default\n  instance_count: 2\n",
+	    AMLOPS_SPEC_ALONE,
+	    "d.yml:5:19: 'scale_settings.instance_count' is the 2021 spelling; "
+	    "with 'type' write 'instance_count' at the deployment's top "
+	    "level");
+	ONE("d.yml",
+	    "name: blue\nendpoint_name: my-ep\nmodel:\n  path: a\n"
+	    "  local_path: b\n",
+	    AMLOPS_SPEC_ALONE,
+	    "d.yml:5:15: give 'model' one path: 'path' or the 2021 "
+	    "'local_path', not both");
+	ONE("d.yml",
+	    "name: blue\nendpoint_name: my-ep\nscale_settings:\n"
+	    "  type: default\n  max_instances: 2\n",
+	    AMLOPS_SPEC_ALONE,
+	    "d.yml:5:18: 'max_instances' applies only to scale type "
+	    "'target_utilization'");
+}
+
+static void
 spec__more_than_20_deployments_is_the_services_limit(void **state)
 {
 	struct amlops_buf b = AMLOPS_BUF_INIT;
@@ -1128,6 +1185,8 @@ main(void)
 	    cmocka_unit_test(
 	        spec__more_than_20_deployments_is_the_services_limit),
 	    cmocka_unit_test(spec__names_are_unique),
+	    cmocka_unit_test(spec__inline_deployments_are_checked_even_alone),
+	    cmocka_unit_test(spec__2021_and_today_spellings_do_not_mix),
 	    cmocka_unit_test(spec__billion_laughs_fails_fast),
 	    cmocka_unit_test(
 	        spec__deep_nesting_is_refused_where_it_gets_too_deep),
