@@ -82,6 +82,90 @@ resolve_base(char out[41], int *have, struct amlops_source *src,
 	return error == AMLOPS_ENOTFOUND ? 0 : error;
 }
 
+static int
+sorted_by_name(const struct amlops_spec *s)
+{
+	size_t i;
+
+	for (i = 1; s && i < s->nendpoints; i++)
+		if (strcmp(s->endpoints[i - 1]->name, s->endpoints[i]->name) >
+		    0)
+			return 0;
+	return 1;
+}
+
+/* Moves `p`'s steps and messages to the end of `all`, frees `p`. */
+static void
+plan_append(struct amlops_plan *all, size_t cap[3], struct amlops_plan *p)
+{
+#define APPEND(v, n, c)                                                        \
+	do {                                                                   \
+		if (all->n + p->n > (c)) {                                     \
+			while (all->n + p->n > (c))                            \
+				(c) = (c) ? 2 * (c) : 64;                      \
+			all->v =                                               \
+			    amlops_xrealloc(all->v, (c) * sizeof(*all->v));    \
+		}                                                              \
+		if (p->n)                                                      \
+			memcpy(all->v + all->n, p->v, p->n * sizeof(*p->v));   \
+		all->n += p->n;                                                \
+		p->n = 0;                                                      \
+	} while (0)
+	APPEND(steps, nsteps, cap[0]);
+	APPEND(refusals, nrefusals, cap[1]);
+	APPEND(notes, nnotes, cap[2]);
+#undef APPEND
+	amlops_plan_free(p);
+}
+
+/*
+ * Plans the touched endpoints one at a time, each against a one-endpoint
+ * slice of both sides, so that the cost follows the size of the change
+ * whatever the planner does with many endpoints. Both specs are sorted
+ * by name (spec.h), as are `names`; the steps come out in the same order
+ * a single amlops_plan_build() would give.
+ */
+static int
+plan_touched(struct amlops_plan **out, const struct amlops_spec *head,
+    const struct amlops_spec *base, char *const *names, size_t nnames,
+    const struct amlops_plan_opts *opts)
+{
+	struct amlops_plan *all = amlops_xcalloc(1, sizeof(*all)), *p;
+	size_t cap[3] = {0, 0, 0}, i, hi = 0, bi = 0;
+	int error = 0, e;
+
+	for (i = 0; i < nnames; i++) {
+		struct amlops_spec hs = {0}, bs = {0};
+
+		while (hi < head->nendpoints &&
+		       strcmp(head->endpoints[hi]->name, names[i]) < 0)
+			hi++;
+		hs.endpoints = head->endpoints + hi;
+		while (hi < head->nendpoints &&
+		       !strcmp(head->endpoints[hi]->name, names[i]))
+			hi++, hs.nendpoints++;
+		while (base && bi < base->nendpoints &&
+		       strcmp(base->endpoints[bi]->name, names[i]) < 0)
+			bi++;
+		bs.endpoints = base ? base->endpoints + bi : NULL;
+		while (base && bi < base->nendpoints &&
+		       !strcmp(base->endpoints[bi]->name, names[i]))
+			bi++, bs.nendpoints++;
+		p = NULL;
+		e = amlops_plan_build(&p, &hs, &bs, opts);
+		if (e < 0 && e != AMLOPS_EINVALID) {
+			amlops_plan_free(p);
+			amlops_plan_free(all);
+			return e;
+		}
+		if (e == AMLOPS_EINVALID && error == 0)
+			error = e;
+		plan_append(all, cap, p);
+	}
+	*out = all;
+	return error;
+}
+
 int
 cmd_plan(int argc, char **argv, struct cli_ctx *ctx)
 {
@@ -204,13 +288,16 @@ cmd_plan(int argc, char **argv, struct cli_ctx *ctx)
 	    pair.narrowed, pair.ntouched, (long long)(amlops_now_ms() - t0));
 
 	popts.flags = AMLOPS_PLAN_ALL_OWNED;
-	if (pair.ntouched > 0) {
+	if (sorted_by_name(pair.head) && sorted_by_name(pair.base)) {
+		perr = plan_touched(&plan, pair.head, pair.base, pair.touched,
+		    pair.ntouched, &popts);
+	} else {
 		popts.scope = (const char *const *)pair.touched;
 		popts.nscope = pair.ntouched;
-		perr = amlops_plan_build(&plan, pair.head, pair.base, &popts);
-	} else {
-		/* nothing touched: the empty plan */
-		perr = amlops_plan_build(&plan, NULL, NULL, &popts);
+		perr =
+		    pair.ntouched
+		        ? amlops_plan_build(&plan, pair.head, pair.base, &popts)
+		        : amlops_plan_build(&plan, NULL, NULL, &popts);
 	}
 	if (perr < 0 && perr != AMLOPS_EINVALID) {
 		rc = cli_error("%s", amlops_err_last());

@@ -18,6 +18,11 @@
 
 /* Folders with more manifests than this are not read for a neighbour. */
 #define SIBLINGS_MAX 64
+/*
+ * Above this many changed paths a narrowed load saves nothing: reading
+ * every manifest costs about the same as finding the neighbours.
+ */
+#define NARROW_MAX 512
 /* Symlinks followed inside the repository before giving up. */
 #define LINKS_MAX 8
 
@@ -573,7 +578,7 @@ narrowable(const struct amlops_source_pair *p, const char *base,
 {
 	size_t i;
 
-	if (!base)
+	if (!base || p->nchanged > NARROW_MAX)
 		return 0;
 	for (i = 0; i < p->nchanged; i++)
 		if (!amlops_source_config_selects(cfg, p->changed[i]))

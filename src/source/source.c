@@ -56,6 +56,20 @@ clone_remote_cb(git_remote **out, git_repository *repo, const char *name,
 	return git_remote_create_with_opts(out, url, &ropts);
 }
 
+/*
+ * libgit2 re-hashes every object it reads and caches no tree above 4 KiB:
+ * a folder of 10,000 endpoints (400 KiB) would be read and parsed again
+ * for every path looked up under it. Objects come from our own
+ * repository, so trust them, and cache trees of any size.
+ */
+static void
+tune_libgit2(void)
+{
+	git_libgit2_opts(GIT_OPT_ENABLE_STRICT_HASH_VERIFICATION, 0);
+	git_libgit2_opts(
+	    GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, (size_t)64 << 20);
+}
+
 static char *
 default_cache_dir(void)
 {
@@ -82,7 +96,8 @@ amlops_source_open(
 	int error;
 
 	*out = NULL;
-	git_libgit2_init();
+	if (git_libgit2_init() == 1)
+		tune_libgit2();
 	git_clone_options_init(&copts, GIT_CLONE_OPTIONS_VERSION);
 	src = amlops_xcalloc(1, sizeof(*src));
 	if (!is_url(where)) {
@@ -413,51 +428,153 @@ amlops_source_paths_push(char ***v, size_t *n, size_t *cap, char *s)
 	(*v)[(*n)++] = s;
 }
 
+struct diff_ctx {
+	git_repository *repo;
+	char **v;
+	size_t n, cap;
+	int error;
+};
+
+static void diff_add(
+    struct diff_ctx *d, const char *prefix, const git_tree_entry *e);
+
+/* Adds every file under `e` (a file: itself). */
+static void
+diff_add(struct diff_ctx *d, const char *prefix, const git_tree_entry *e)
+{
+	char *path = amlops_xasprintf("%s%s", prefix, git_tree_entry_name(e));
+	git_tree *t = NULL;
+	size_t i, cnt;
+
+	if (git_tree_entry_type(e) != GIT_OBJECT_TREE) {
+		amlops_source_paths_push(&d->v, &d->n, &d->cap, path);
+		return;
+	}
+	if (git_tree_lookup(&t, d->repo, git_tree_entry_id(e)) < 0) {
+		d->error =
+		    amlops_source_git_fail(AMLOPS_ERROR, "cannot read tree");
+		free(path);
+		return;
+	}
+	cnt = git_tree_entrycount(t);
+	{
+		char *sub = amlops_xasprintf("%s/", path);
+
+		for (i = 0; i < cnt && !d->error; i++)
+			diff_add(d, sub, git_tree_entry_byindex(t, i));
+		free(sub);
+	}
+	free(path);
+	git_tree_free(t);
+}
+
+/* git's order of tree entries: by name, a folder as if it were "name/". */
+static int
+entry_cmp(const git_tree_entry *a, const git_tree_entry *b)
+{
+	const unsigned char *x = (const unsigned char *)git_tree_entry_name(a);
+	const unsigned char *y = (const unsigned char *)git_tree_entry_name(b);
+	unsigned cx, cy;
+
+	while (*x && *x == *y) {
+		x++;
+		y++;
+	}
+	cx = *x ? *x : git_tree_entry_type(a) == GIT_OBJECT_TREE ? '/' : 0;
+	cy = *y ? *y : git_tree_entry_type(b) == GIT_OBJECT_TREE ? '/' : 0;
+	if (cx != cy)
+		return cx < cy ? -1 : 1;
+	/* same name: a file and a folder of that name compare by kind */
+	return 0;
+}
+
+/*
+ * Merges two sorted trees, descending only into subtrees whose ids
+ * differ: the cost is the size of the change (and of the folders on its
+ * path), not of the repository. `a` or `b` may be NULL (empty).
+ */
+static void
+diff_trees(struct diff_ctx *d, const char *prefix, git_tree *a, git_tree *b)
+{
+	size_t na = a ? git_tree_entrycount(a) : 0;
+	size_t nb = b ? git_tree_entrycount(b) : 0;
+	size_t i = 0, j = 0;
+
+	while ((i < na || j < nb) && !d->error) {
+		const git_tree_entry *ea =
+		    i < na ? git_tree_entry_byindex(a, i) : NULL;
+		const git_tree_entry *eb =
+		    j < nb ? git_tree_entry_byindex(b, j) : NULL;
+		int c = !ea ? 1 : !eb ? -1 : entry_cmp(ea, eb);
+
+		if (c < 0) {
+			diff_add(d, prefix, ea);
+			i++;
+			continue;
+		}
+		if (c > 0) {
+			diff_add(d, prefix, eb);
+			j++;
+			continue;
+		}
+		i++;
+		j++;
+		if (git_oid_equal(
+		        git_tree_entry_id(ea), git_tree_entry_id(eb)) &&
+		    git_tree_entry_filemode(ea) == git_tree_entry_filemode(eb))
+			continue;
+		if (git_tree_entry_type(ea) == GIT_OBJECT_TREE &&
+		    git_tree_entry_type(eb) == GIT_OBJECT_TREE) {
+			git_tree *ta = NULL, *tb = NULL;
+			char *sub;
+
+			if (git_tree_lookup(
+			        &ta, d->repo, git_tree_entry_id(ea)) < 0 ||
+			    git_tree_lookup(
+			        &tb, d->repo, git_tree_entry_id(eb)) < 0) {
+				d->error = amlops_source_git_fail(
+				    AMLOPS_ERROR, "cannot read tree");
+				git_tree_free(ta);
+				break;
+			}
+			sub = amlops_xasprintf(
+			    "%s%s/", prefix, git_tree_entry_name(ea));
+			diff_trees(d, sub, ta, tb);
+			free(sub);
+			git_tree_free(ta);
+			git_tree_free(tb);
+			continue;
+		}
+		/* changed file, or a file that became a folder */
+		diff_add(d, prefix, ea);
+		diff_add(d, prefix, eb);
+	}
+}
+
 int
 amlops_source_diff_paths(char ***out, size_t *n, struct amlops_source *src,
     const char *base, const char *head)
 {
+	struct diff_ctx d = {src->repo, NULL, 0, 0, 0};
 	git_tree *bt = NULL, *ht = NULL;
-	git_diff *diff = NULL;
-	git_diff_options dopts;
-	char **v = NULL;
-	size_t nv = 0, cap = 0, i, nd;
 	int error;
 
 	*out = NULL;
 	*n = 0;
-	git_diff_options_init(&dopts, GIT_DIFF_OPTIONS_VERSION);
 	if ((error = amlops_source_lookup_tree(&bt, src, base)) < 0)
 		goto done;
 	if ((error = amlops_source_lookup_tree(&ht, src, head)) < 0)
 		goto done;
-	dopts.flags |= GIT_DIFF_SKIP_BINARY_CHECK;
-	if (git_diff_tree_to_tree(&diff, src->repo, bt, ht, &dopts) < 0) {
-		error =
-		    amlops_source_git_fail(AMLOPS_ERROR, "cannot diff commits");
+	diff_trees(&d, "", bt, ht);
+	if ((error = d.error) < 0)
 		goto done;
-	}
-	nd = git_diff_num_deltas(diff);
-	for (i = 0; i < nd; i++) {
-		const git_diff_delta *d = git_diff_get_delta(diff, i);
-
-		if (d->old_file.path && d->status != GIT_DELTA_ADDED)
-			amlops_source_paths_push(
-			    &v, &nv, &cap, amlops_xstrdup(d->old_file.path));
-		if (d->new_file.path && d->status != GIT_DELTA_DELETED &&
-		    (d->status == GIT_DELTA_ADDED || !d->old_file.path ||
-		        strcmp(d->old_file.path, d->new_file.path)))
-			amlops_source_paths_push(
-			    &v, &nv, &cap, amlops_xstrdup(d->new_file.path));
-	}
-	amlops_source_paths_sort_uniq(v, &nv);
-	*out = v;
-	*n = nv;
-	v = NULL;
-	nv = 0;
+	amlops_source_paths_sort_uniq(d.v, &d.n);
+	*out = d.v;
+	*n = d.n;
+	d.v = NULL;
+	d.n = 0;
 done:
-	amlops_source_paths_free(v, nv);
-	git_diff_free(diff);
+	amlops_source_paths_free(d.v, d.n);
 	git_tree_free(bt);
 	git_tree_free(ht);
 	return error;

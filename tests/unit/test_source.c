@@ -446,6 +446,45 @@ source__diff_paths_lists_changes(void **state)
 }
 
 static void
+source__diff_paths_match_git(void **state)
+{
+	struct repo *r = *state;
+	struct amlops_source *src;
+	char a[41], b[41], **v = NULL, *want, *got;
+	struct amlops_buf buf = AMLOPS_BUF_INIT;
+	size_t n = 0, i;
+
+	/* names that sort differently as files and as folders */
+	put(r, "a", "file a\n");
+	put(r, "a.txt", "x\n");
+	put(r, "b/c.yml", "c\n");
+	put(r, "b.d/e", "e\n");
+	put(r, "z/deep/er/f", "f\n");
+	put(r, "same/g", "g\n");
+	commit(r, "one");
+	sh("cd %s && git rm -q a b/c.yml && mkdir a && echo in > a/in && "
+	   "echo b > b && echo e2 > b.d/e && echo f2 > z/deep/er/f && "
+	   "ln -s same link && git add -A && git commit -q -m two",
+	    r->dir);
+	src = open_repo(r);
+	resolve(a, src, "HEAD~1");
+	resolve(b, src, "HEAD");
+	assert_int_equal(amlops_source_diff_paths(&v, &n, src, a, b), 0);
+	for (i = 0; i < n; i++)
+		amlops_buf_printf(&buf, "%s%s", i ? " " : "", v[i]);
+	got = amlops_buf_detach(&buf);
+	want = sh_out("cd %s && git diff --name-only --no-renames HEAD~1 HEAD "
+	              "| LC_ALL=C sort | tr '\\n' ' ' | sed 's/ $//'",
+	    r->dir);
+	assert_string_equal(got, want);
+	assert_string_equal(got, "a a/in b b.d/e b/c.yml link z/deep/er/f");
+	free(got);
+	free(want);
+	amlops_source_paths_free(v, n);
+	amlops_source_free(src);
+}
+
+static void
 source__applied_ref_round_trip(void **state)
 {
 	struct repo *r = *state;
@@ -799,9 +838,8 @@ source__touched_endpoints_and_narrowed_loads(void **state)
 	amlops_source_paths_free(names, n);
 
 	/* no change at all */
-	assert_int_equal(amlops_source_diff_touched(&names, &n, &diags, src,
-			     d, d, NULL),
-	    0);
+	assert_int_equal(
+	    amlops_source_diff_touched(&names, &n, &diags, src, d, d, NULL), 0);
 	assert_int_equal(n, 0);
 	amlops_source_paths_free(names, n);
 
@@ -829,6 +867,7 @@ main(void)
 	    T(source__manifests_follow_amlops_yml_paths),
 	    cmocka_unit_test(source__amlops_yml_errors_carry_locations),
 	    T(source__diff_paths_lists_changes),
+	    T(source__diff_paths_match_git),
 	    T(source__applied_ref_round_trip),
 	    T(source__clone_url_into_cache_and_fetch),
 	    T(source__raw_notes_under_a_ref),
