@@ -423,9 +423,10 @@ blob_status_error(const struct blob_req *br, const struct amlops_http_resp *r)
 	                                                   : AMLOPS_EBACKEND;
 	int error;
 
-	error = amlops_err_set(code, "%s %s/%s: %ld%s%s (request id %s): %s",
-	    br->what, br->container, br->name ? br->name : "", r->status,
-	    *reason ? " " : "", reason, r->request_id, e);
+	error = amlops_err_set(code, "%s '%s%s%s': %ld%s%s (request id %s): %s",
+	    br->what, br->container, br->name ? "/" : "",
+	    br->name ? br->name : "", r->status, *reason ? " " : "", reason,
+	    r->request_id, e);
 	free(e);
 	return error;
 }
