@@ -290,7 +290,8 @@ end_container(struct pstate *ps)
 	int error = 0;
 
 	n->u.kids = arena_alloc(ps->doc, (nk ? nk : 1) * sizeof(*n->u.kids));
-	memcpy(n->u.kids, ps->kids + f->base, nk * sizeof(*n->u.kids));
+	if (nk)
+		memcpy(n->u.kids, ps->kids + f->base, nk * sizeof(*n->u.kids));
 	ps->nkids = f->base;
 	for (i = 0; i < nk; i++)
 		w += n->u.kids[i]->weight;

@@ -963,10 +963,11 @@ spec__other_yaml_files_are_skipped_with_a_reason(void **state)
 	        "model:\n  local_path: m.pkl\ninstance_type: x\n"},
 	    {"list.yml", "- a\n- b\n"},
 	    {"dup.yml", "x: 1\nx: 2\n"},
+	    {"flow.yml", "{}"},
 	};
-	struct amlops_spec *spec = load_ok(fx, 5, 0);
+	struct amlops_spec *spec = load_ok(fx, 6, 0);
 
-	assert_int_equal(spec->nskipped, 5);
+	assert_int_equal(spec->nskipped, 6);
 	assert_int_equal(spec->nendpoints, 0);
 	assert_string_equal(spec->skipped[0], "env/conda.yml");
 	assert_string_equal(spec->skipped_why[0], "a conda environment file");
