@@ -159,7 +159,21 @@ struct amlops_plan_msg {
 	char *endpoint;
 	char *deployment; /* or NULL */
 	char *msg;        /* lower case, no full stop */
+	/*
+	 * Where in the YAML the refused value was written (the traffic
+	 * entry, the asset, the deployment's or endpoint's `name`); NULL
+	 * when the input carried no location (a target's live state).
+	 */
+	char *file;
+	unsigned line;
+	unsigned col;
 };
+
+/*
+ * "FILE:LINE:COL: endpoint 'e': msg" (without the location when there is
+ * none), newly allocated: the form for stderr and for amlops_err_last().
+ */
+char *amlops_plan_msg_format(const struct amlops_plan_msg *m);
 
 struct amlops_plan {
 	struct amlops_step *steps;
@@ -255,8 +269,9 @@ cJSON *amlops_plan_step_to_json(const struct amlops_step *s);
  *   {"base": s|null, "head": s|null,
  *    "steps": [step...],
  *    "summary": {"create": N, "update": N, "delete": N},
- *    "refused": [{"endpoint", "deployment", "message"}...],
- *    "notes": [{"endpoint", "deployment", "message"}...]}
+ *    "refused": [{"endpoint", "deployment", "message",
+ *                 "location": "FILE:LINE:COL"|null}...],
+ *    "notes": [{"endpoint", "deployment", "message", "location"}...]}
  *
  * `base` and `head` are the caller's (commit ids), may be NULL. Keys are
  * only ever added to this format, never renamed or removed.

@@ -203,9 +203,10 @@ cmp_traffic(const void *a, const void *b)
 	    y->deployment ? y->deployment : "");
 }
 
+/* Takes ownership of `msg`; `loc` (or NULL) is copied. */
 static void
-msgs_add(
-    struct msgs *m, const char *endpoint, const char *deployment, char *msg)
+msgs_add(struct msgs *m, const struct amlops_loc *loc, const char *endpoint,
+    const char *deployment, char *msg)
 {
 	struct amlops_plan_msg *p;
 
@@ -214,14 +215,21 @@ msgs_add(
 		m->v = amlops_xrealloc(m->v, m->cap * sizeof(*m->v));
 	}
 	p = &m->v[m->n++];
+	memset(p, 0, sizeof(*p));
 	p->endpoint = amlops_xstrdup(endpoint);
 	p->deployment = amlops_xstrdup(deployment);
 	p->msg = msg;
+	if (loc && loc->file && *loc->file) {
+		p->file = amlops_xstrdup(loc->file);
+		p->line = loc->line;
+		p->col = loc->col;
+	}
 }
 
 static void
 msg_release(struct amlops_plan_msg *m)
 {
+	free(m->file);
 	free(m->endpoint);
 	free(m->deployment);
 	free(m->msg);
@@ -237,11 +245,13 @@ step_release(struct amlops_step *s)
 	free(s->reason);
 }
 
-static void refuse(struct epctx *c, const char *deployment, const char *fmt,
-    ...) __attribute__((format(printf, 3, 4)));
+static void refuse(struct epctx *c, const struct amlops_loc *loc,
+    const char *deployment, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static void
-refuse(struct epctx *c, const char *deployment, const char *fmt, ...)
+refuse(struct epctx *c, const struct amlops_loc *loc, const char *deployment,
+    const char *fmt, ...)
 {
 	struct amlops_buf b = AMLOPS_BUF_INIT;
 	va_list ap;
@@ -249,7 +259,7 @@ refuse(struct epctx *c, const char *deployment, const char *fmt, ...)
 	va_start(ap, fmt);
 	amlops_buf_vprintf(&b, fmt, ap);
 	va_end(ap);
-	msgs_add(&c->refusals, c->name, deployment, amlops_buf_detach(&b));
+	msgs_add(&c->refusals, loc, c->name, deployment, amlops_buf_detach(&b));
 }
 
 /*
@@ -448,7 +458,8 @@ check_desired(struct epctx *c)
 		for (j = 0; j < i; j++)
 			if (str_eq(d->deployments[i]->name,
 			        d->deployments[j]->name))
-				refuse(c, d->deployments[i]->name,
+				refuse(c, &d->deployments[i]->loc,
+				    d->deployments[i]->name,
 				    "deployment '%s' is defined twice",
 				    d->deployments[i]->name);
 	for (i = 0; i < d->ntraffic; i++) {
@@ -456,26 +467,26 @@ check_desired(struct epctx *c)
 
 		for (j = 0; j < i; j++)
 			if (str_eq(t->deployment, d->traffic[j].deployment))
-				refuse(c, t->deployment,
+				refuse(c, &t->loc, t->deployment,
 				    "traffic names deployment '%s' twice",
 				    t->deployment);
 		if (t->percent < 0 || t->percent > 100)
-			refuse(c, t->deployment,
+			refuse(c, &t->loc, t->deployment,
 			    "traffic to deployment '%s' is %d%%, expected 0 "
 			    "to 100",
 			    t->deployment, t->percent);
 		if (!find_dep(d, t->deployment))
-			refuse(c, t->deployment,
+			refuse(c, &t->loc, t->deployment,
 			    "traffic names deployment '%s', which the endpoint "
 			    "does not have",
 			    t->deployment);
 		sum += t->percent;
 	}
 	if (sum != 0 && sum != 100)
-		refuse(c, NULL,
+		refuse(c, &d->traffic[0].loc, NULL,
 		    "traffic sums to %d%%, expected 100 (or 0 for none)", sum);
 	if (d->nmirror > 1)
-		refuse(c, NULL,
+		refuse(c, &d->mirror[1].loc, NULL,
 		    "mirror traffic names %zu deployments, expected at most "
 		    "one",
 		    d->nmirror);
@@ -484,18 +495,18 @@ check_desired(struct epctx *c)
 		int live;
 
 		if (t->percent < 0 || t->percent > 100)
-			refuse(c, t->deployment,
+			refuse(c, &t->loc, t->deployment,
 			    "mirror traffic to deployment '%s' is %d%%, "
 			    "expected 0 to 100",
 			    t->deployment, t->percent);
 		if (!find_dep(d, t->deployment))
-			refuse(c, t->deployment,
+			refuse(c, &t->loc, t->deployment,
 			    "mirror traffic names deployment '%s', which the "
 			    "endpoint does not have",
 			    t->deployment);
 		live = traffic_get(d->traffic, d->ntraffic, t->deployment);
 		if (t->percent > 0 && live > 0)
-			refuse(c, t->deployment,
+			refuse(c, &t->loc, t->deployment,
 			    "deployment '%s' cannot get both traffic (%d%%) "
 			    "and mirror traffic (%d%%)",
 			    t->deployment, live, t->percent);
@@ -512,7 +523,7 @@ check_live(struct epctx *c)
 		for (j = 0; j < i; j++)
 			if (str_eq(l->deployments[i]->name,
 			        l->deployments[j]->name))
-				refuse(c, l->deployments[i]->name,
+				refuse(c, NULL, l->deployments[i]->name,
 				    "the target lists deployment '%s' twice",
 				    l->deployments[i]->name);
 }
@@ -527,7 +538,7 @@ plan_endpoint_update(struct epctx *c)
 	const char *dpna, *lpna;
 
 	if (d->compute != l->compute) {
-		refuse(c, NULL,
+		refuse(c, &d->loc, NULL,
 		    "compute cannot change in place ('%s' -> '%s'); way out: "
 		    "create an endpoint with a new name, move clients to it, "
 		    "then remove '%s' from the repository",
@@ -537,7 +548,7 @@ plan_endpoint_update(struct epctx *c)
 	}
 	if (d->compute == AMLOPS_COMPUTE_KUBERNETES &&
 	    !str_eq(d->compute_name, l->compute_name)) {
-		refuse(c, NULL,
+		refuse(c, &d->loc, NULL,
 		    "compute cannot change in place ('%s' -> '%s'); way out: "
 		    "create an endpoint with a new name on '%s', move clients "
 		    "to it, then remove '%s' from the repository",
@@ -651,7 +662,7 @@ check_content(struct epctx *c, const struct amlops_deployment *dd,
 		return 0;
 	if (strcmp(da->content_id, la->content_id) == 0)
 		return 0;
-	refuse(c, dd->name,
+	refuse(c, &da->loc, dd->name,
 	    "deployment '%s': %s '%s' at '%s' changed (%.12s -> %.12s) but "
 	    "its version '%s' did not; way out: give it a new version, or "
 	    "remove 'version' so that the content id is the version",
@@ -857,7 +868,7 @@ plan_dep_update(struct epctx *c, const struct amlops_deployment *dd,
 		    compute_changed ? compute_name(dd->compute) : dit;
 
 		if (carries_traffic(c->l, ld->name)) {
-			refuse(c, dd->name,
+			refuse(c, &dd->loc, dd->name,
 			    "deployment '%s': %s cannot change in place "
 			    "('%s' -> '%s') and it carries traffic; way out: "
 			    "add a deployment with a new name and %s '%s', "
@@ -1147,6 +1158,7 @@ amlops_plan_build(struct amlops_plan **out, const struct amlops_spec *desired,
 	                                              : AMLOPS_PLAN_OWNER_VALUE;
 	const char **scope = NULL;
 	size_t nscope = 0, stepcap = 0, di = 0, li = 0, i, k;
+	char *msg;
 	int scoped = opts && opts->scope;
 	struct side ds, ls;
 
@@ -1177,10 +1189,10 @@ amlops_plan_build(struct amlops_plan **out, const struct amlops_spec *desired,
 		c.d = side_take(&ds, &di, c.name, &nd);
 		c.l = side_take(&ls, &li, c.name, &nl);
 		if (nd > 1)
-			refuse(&c, NULL, "endpoint '%s' is defined %d times",
-			    c.name, nd);
+			refuse(&c, &c.d->loc, NULL,
+			    "endpoint '%s' is defined %d times", c.name, nd);
 		else if (nl > 1)
-			refuse(&c, NULL,
+			refuse(&c, NULL, NULL,
 			    "the target lists endpoint '%s' %d times", c.name,
 			    nl);
 		else if (c.d)
@@ -1188,7 +1200,7 @@ amlops_plan_build(struct amlops_plan **out, const struct amlops_spec *desired,
 		else if (owned(c.l, opts, tag, value))
 			plan_endpoint_delete(&c);
 		else
-			msgs_add(&notes, c.name, NULL,
+			msgs_add(&notes, NULL, c.name, NULL,
 			    fmt("endpoint '%s' is not managed by amlops (no "
 			        "tag %s=%s), left alone",
 			        c.name, tag, value));
@@ -1200,12 +1212,16 @@ amlops_plan_build(struct amlops_plan **out, const struct amlops_spec *desired,
 				step_release(&c.slot[k].v[--c.slot[k].n]);
 			free(c.slot[k].v);
 		}
-		for (k = 0; k < c.refusals.n; k++)
-			msgs_add(&refusals, c.refusals.v[k].endpoint,
-			    c.refusals.v[k].deployment,
-			    amlops_xstrdup(c.refusals.v[k].msg));
-		for (k = 0; k < c.refusals.n; k++)
-			msg_release(&c.refusals.v[k]);
+		/* The messages move to the plan. */
+		for (k = 0; k < c.refusals.n; k++) {
+			if (refusals.n == refusals.cap) {
+				refusals.cap =
+				    refusals.cap ? 2 * refusals.cap : 4;
+				refusals.v = amlops_xrealloc(refusals.v,
+				    refusals.cap * sizeof(*refusals.v));
+			}
+			refusals.v[refusals.n++] = c.refusals.v[k];
+		}
 		free(c.refusals.v);
 	}
 	free(ds.v);
@@ -1218,13 +1234,23 @@ amlops_plan_build(struct amlops_plan **out, const struct amlops_spec *desired,
 	*out = plan;
 	if (plan->nrefusals == 0)
 		return 0;
+	msg = amlops_plan_msg_format(&plan->refusals[0]);
 	if (plan->nrefusals == 1)
-		return amlops_err_set(AMLOPS_EINVALID, "endpoint '%s': %s",
-		    plan->refusals[0].endpoint, plan->refusals[0].msg);
-	return amlops_err_set(AMLOPS_EINVALID,
-	    "endpoint '%s': %s (and %zu more refusals)",
-	    plan->refusals[0].endpoint, plan->refusals[0].msg,
-	    plan->nrefusals - 1);
+		amlops_err_set(AMLOPS_EINVALID, "%s", msg);
+	else
+		amlops_err_set(AMLOPS_EINVALID, "%s (and %zu more refusals)",
+		    msg, plan->nrefusals - 1);
+	free(msg);
+	return AMLOPS_EINVALID;
+}
+
+char *
+amlops_plan_msg_format(const struct amlops_plan_msg *m)
+{
+	if (m->file)
+		return amlops_xasprintf("%s:%u:%u: endpoint '%s': %s", m->file,
+		    m->line, m->col, m->endpoint, m->msg);
+	return amlops_xasprintf("endpoint '%s': %s", m->endpoint, m->msg);
 }
 
 void

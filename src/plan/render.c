@@ -96,6 +96,15 @@ msgs_json(const struct amlops_plan_msg *m, size_t n)
 		else
 			J(cJSON_AddNullToObject(o, "deployment"));
 		J(cJSON_AddStringToObject(o, "message", m[i].msg));
+		if (m[i].file) {
+			char *loc = amlops_xasprintf(
+			    "%s:%u:%u", m[i].file, m[i].line, m[i].col);
+
+			J(cJSON_AddStringToObject(o, "location", loc));
+			free(loc);
+		} else {
+			J(cJSON_AddNullToObject(o, "location"));
+		}
 		JOK(cJSON_AddItemToArray(a, o));
 	}
 	return a;
@@ -304,6 +313,24 @@ summary_line(struct amlops_buf *b, const struct amlops_plan *plan)
 	    n.update, n.delete);
 }
 
+static int md_escape(struct amlops_buf *b, const char *s);
+
+/* "FILE:LINE:COL: " of a refusal, when it has one. */
+static int
+msg_loc(struct amlops_buf *b, const struct amlops_plan_msg *m, int md)
+{
+	int error;
+
+	if (!m->file)
+		return 0;
+	if (!md)
+		return amlops_buf_printf(
+		    b, "%s:%u:%u: ", m->file, m->line, m->col);
+	if ((error = md_escape(b, m->file)) < 0)
+		return error;
+	return amlops_buf_printf(b, ":%u:%u: ", m->line, m->col);
+}
+
 int
 amlops_plan_render_text(
     struct amlops_buf *out, const struct amlops_plan *plan, unsigned flags)
@@ -337,9 +364,11 @@ amlops_plan_render_text(
 			if (strcmp(plan->refusals[i].endpoint, eps[e]) != 0)
 				continue;
 			if ((error = amlops_buf_printf(out,
-			         "  %s!%s refused: %s\n",
-			         color ? C_BOLDRED : "", color ? C_RESET : "",
-			         plan->refusals[i].msg)) < 0)
+			         "  %s!%s refused: ", color ? C_BOLDRED : "",
+			         color ? C_RESET : "")) < 0 ||
+			    (error = msg_loc(out, &plan->refusals[i], 0)) < 0 ||
+			    (error = amlops_buf_printf(
+			         out, "%s\n", plan->refusals[i].msg)) < 0)
 				goto done;
 		}
 		for (i = 0; i < plan->nnotes; i++) {
@@ -496,6 +525,7 @@ amlops_plan_render_markdown(struct amlops_buf *out,
 			    (error = md_escape(
 			         out, plan->refusals[i].endpoint)) < 0 ||
 			    (error = amlops_buf_puts(out, ": ")) < 0 ||
+			    (error = msg_loc(out, &plan->refusals[i], 1)) < 0 ||
 			    (error = md_escape(out, plan->refusals[i].msg)) <
 			        0 ||
 			    (error = amlops_buf_putc(out, '\n')) < 0)

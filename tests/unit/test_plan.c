@@ -13,6 +13,9 @@
  *   dep NAME [model=A] [code=A] [script=S] [env=A] [type=T] [count=N]
  *       [compute=kubernetes] [settings=JSON] [desc=D] [tags=k:v]
  *
+ * A line "@file PATH" gives what follows locations (PATH, the line's
+ * number in the fixture, the column of the value).
+ *
  * An asset A is "-" (none), "name:version", "name@label" (references), or
  * "~path,name,version,content_id" (inline; version "*" means taken from
  * the content id). "_" in desc stands for a space.
@@ -93,6 +96,9 @@ fx_free(struct amlops_spec *s)
 	for (i = 0; i < s->nendpoints; i++)
 		fx_ep_free(s->endpoints[i]);
 	free(s->endpoints);
+	for (i = 0; i < s->nfiles; i++)
+		free(s->files[i]);
+	free(s->files);
 	free(s);
 }
 
@@ -278,6 +284,35 @@ fx_dep_key(struct amlops_deployment *d, const char *k, const char *v)
 	}
 }
 
+/*
+ * After an "@file PATH" line, values get locations: the fixture's line
+ * number and the column where the value starts in it.
+ */
+static void
+fx_loc(struct amlops_loc *loc, const char *file, unsigned lineno,
+    const char *line, const char *at)
+{
+	if (!file)
+		return;
+	loc->file = file;
+	loc->line = lineno;
+	loc->col = (unsigned)(at - line) + 1;
+}
+
+static void
+fx_map_locs(struct amlops_traffic *t, size_t n, const char *file,
+    unsigned lineno, const char *line, const char *value)
+{
+	const char *at = value;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		fx_loc(&t[i].loc, file, lineno, line, at);
+		at = strchr(at, ',');
+		at = at ? at + 1 : value;
+	}
+}
+
 /* The line format above, into a spec the caller frees with fx_free(). */
 static struct amlops_spec *
 fx_parse(const char *text)
@@ -286,15 +321,26 @@ fx_parse(const char *text)
 	char *copy = amlops_xstrdup(text ? text : ""), *p = copy, *line;
 	struct amlops_endpoint *ep = NULL;
 
+	const char *file = NULL;
+	unsigned lineno = 0;
+
 	while ((line = fx_split(&p, '\n')) != NULL) {
 		char *q = line, *kind, *name, *kv;
 		struct amlops_deployment *d = NULL;
+		struct amlops_loc *loc;
 
+		lineno++;
 		kind = fx_split(&q, ' ');
 		if (!kind || !*kind)
 			continue;
 		name = fx_split(&q, ' ');
 		assert_non_null(name);
+		if (strcmp(kind, "@file") == 0) {
+			s->files = amlops_xrealloc(
+			    s->files, (s->nfiles + 1) * sizeof(*s->files));
+			file = s->files[s->nfiles++] = amlops_xstrdup(name);
+			continue;
+		}
 		if (strcmp(kind, "ep") == 0) {
 			ep = amlops_xcalloc(1, sizeof(*ep));
 			ep->name = amlops_xstrdup(name);
@@ -315,8 +361,11 @@ fx_parse(const char *text)
 			    (ep->ndeployments + 1) * sizeof(*ep->deployments));
 			ep->deployments[ep->ndeployments++] = d;
 		}
+		loc = d ? &d->loc : &ep->loc;
+		fx_loc(loc, file, lineno, line, name);
 		while ((kv = fx_split(&q, ' ')) != NULL) {
 			char *eq = strchr(kv, '=');
+			size_t nt = ep->ntraffic, nm = ep->nmirror;
 
 			if (!*kv)
 				continue;
@@ -326,6 +375,20 @@ fx_parse(const char *text)
 				fx_dep_key(d, kv, eq + 1);
 			else
 				fx_ep_key(ep, kv, eq + 1);
+			/* Each entry's column, from the value as written. */
+			fx_map_locs(ep->traffic + nt, ep->ntraffic - nt, file,
+			    lineno, line, eq + 1);
+			fx_map_locs(ep->mirror + nm, ep->nmirror - nm, file,
+			    lineno, line, eq + 1);
+			if (d && strcmp(kv, "model") == 0)
+				fx_loc(
+				    &d->model.loc, file, lineno, line, eq + 1);
+			if (d && strcmp(kv, "code") == 0)
+				fx_loc(
+				    &d->code.loc, file, lineno, line, eq + 1);
+			if (d && strcmp(kv, "env") == 0)
+				fx_loc(&d->environment.asset.loc, file, lineno,
+				    line, eq + 1);
 		}
 	}
 	free(copy);
@@ -353,12 +416,16 @@ steps_text(const struct amlops_plan *plan)
 		cJSON_free(before);
 		cJSON_free(after);
 	}
-	for (i = 0; i < plan->nrefusals; i++)
-		amlops_buf_printf(&b, "REFUSED %s %s: %s\n",
-		    plan->refusals[i].endpoint,
-		    plan->refusals[i].deployment ? plan->refusals[i].deployment
-		                                 : "-",
-		    plan->refusals[i].msg);
+	for (i = 0; i < plan->nrefusals; i++) {
+		const struct amlops_plan_msg *m = &plan->refusals[i];
+
+		amlops_buf_printf(&b, "REFUSED %s %s: ", m->endpoint,
+		    m->deployment ? m->deployment : "-");
+		if (m->file)
+			amlops_buf_printf(
+			    &b, "%s:%u:%u: ", m->file, m->line, m->col);
+		amlops_buf_printf(&b, "%s\n", m->msg);
+	}
 	for (i = 0; i < plan->nnotes; i++)
 		amlops_buf_printf(&b, "NOTE %s: %s\n", plan->notes[i].endpoint,
 		    plan->notes[i].msg);
@@ -954,6 +1021,50 @@ static const struct row rows[] = {
         "\"compute\":\"managed\"} # endpoint 'mid' is new\n"
         "zeta - create endpoint null -> {\"auth_mode\":\"key\","
         "\"compute\":\"managed\"} # endpoint 'zeta' is new\n",
+        NULL},
+    {"plan__refusal_points_at_the_deployment",
+        "@file endpoints/e.yml\nep e traffic=blue:100\ndep blue type=B",
+        "ep e traffic=blue:100\ndep blue type=A", 0, NULL, AMLOPS_EINVALID,
+        "REFUSED e blue: endpoints/e.yml:3:5: deployment 'blue': "
+        "instance_type cannot change in place ('A' -> 'B') and it carries "
+        "traffic; way out: add a deployment with a new name and "
+        "instance_type 'B', move the traffic to it, then remove 'blue'\n",
+        "endpoints/e.yml:3:5: endpoint 'e': deployment 'blue': instance_type "
+        "cannot change in place ('A' -> 'B') and it carries traffic; way out: "
+        "add a deployment with a new name and instance_type 'B', move the "
+        "traffic to it, then remove 'blue'"},
+    {"plan__traffic_refusals_point_at_the_entry",
+        "@file e.yml\nep e traffic=a:60,ghost:30\ndep a", NULL, 0, NULL,
+        AMLOPS_EINVALID,
+        "REFUSED e ghost: e.yml:2:19: traffic names deployment 'ghost', "
+        "which the endpoint does not have\n"
+        "REFUSED e -: e.yml:2:14: traffic sums to 90%, expected 100 (or 0 "
+        "for none)\n",
+        "e.yml:2:19: endpoint 'e': traffic names deployment 'ghost', which "
+        "the endpoint does not have (and 1 more refusals)"},
+    {"plan__second_mirror_is_pointed_at",
+        "@file e.yml\nep e traffic=a:100 mirror=b:10,c:10\ndep a\ndep b\ndep c",
+        NULL, 0, NULL, AMLOPS_EINVALID,
+        "REFUSED e -: e.yml:2:32: mirror traffic names 2 deployments, "
+        "expected at most one\n",
+        NULL},
+    {"plan__content_refusal_points_at_the_asset",
+        "@file d.yml\nep e\ndep d model=~models/m,m,3,"
+        "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        "ep e\ndep d model=~models/m,m,3,"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        0, NULL, AMLOPS_EINVALID,
+        "REFUSED e d: d.yml:3:13: deployment 'd': model 'm:3' at 'models/m' "
+        "changed (aaaaaaaaaaaa -> bbbbbbbbbbbb) but its version '3' did not; "
+        "way out: give it a new version, or remove 'version' so that the "
+        "content id is the version\n",
+        NULL},
+    {"plan__endpoint_refusal_points_at_the_endpoint",
+        "@file ep.yml\nep e compute=kubernetes", "ep e", 0, NULL,
+        AMLOPS_EINVALID,
+        "REFUSED e -: ep.yml:2:4: compute cannot change in place ('managed' "
+        "-> 'kubernetes'); way out: create an endpoint with a new name, move "
+        "clients to it, then remove 'e' from the repository\n",
         NULL},
     {"plan__traffic_must_sum_to_100",
         "ep e traffic=a:60,b:30\ndep a\ndep b\n"
@@ -1771,6 +1882,7 @@ plan__json_carries_refusals_and_notes(void **state)
 	    cJSON_GetObjectItem(r, "deployment")->valuestring, "a");
 	assert_non_null(strstr(cJSON_GetObjectItem(r, "message")->valuestring,
 	    "way out: add a deployment with a new name"));
+	assert_true(cJSON_IsNull(cJSON_GetObjectItem(r, "location")));
 	assert_string_equal(
 	    cJSON_GetObjectItem(n, "endpoint")->valuestring, "theirs");
 	assert_true(cJSON_IsNull(cJSON_GetObjectItem(n, "deployment")));
@@ -1867,6 +1979,45 @@ plan__markdown_escapes_user_text(void **state)
 }
 
 static void
+plan__renderers_show_where_a_refusal_comes_from(void **state)
+{
+	struct amlops_spec *d = fx_parse(
+	    "@file endpoints/e.yml\nep e traffic=a:60,b:30\ndep a\ndep b");
+	struct amlops_plan *plan = NULL;
+	struct amlops_buf b = AMLOPS_BUF_INIT;
+	cJSON *j, *r;
+	char *m;
+
+	assert_int_equal(
+	    amlops_plan_build(&plan, d, NULL, &offline), AMLOPS_EINVALID);
+	assert_int_equal(amlops_plan_render_text(&b, plan, 0), 0);
+	assert_string_equal(amlops_buf_cstr(&b),
+	    "e\n"
+	    "  ! refused: endpoints/e.yml:2:14: traffic sums to 90%, expected "
+	    "100 (or 0 for none)\n"
+	    "\n"
+	    "No changes.\n"
+	    "Refused: 1 endpoint left as it is (see '!' above).\n");
+	amlops_buf_reset(&b);
+	assert_int_equal(amlops_plan_render_markdown(&b, plan, NULL, NULL), 0);
+	assert_non_null(strstr(amlops_buf_cstr(&b),
+	    "- e: endpoints/e.yml:2:14: traffic sums to 90%, expected 100 (or "
+	    "0 for none)\n"));
+	j = amlops_plan_to_json(plan, NULL, NULL);
+	r = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "refused"), 0);
+	assert_string_equal(cJSON_GetObjectItem(r, "location")->valuestring,
+	    "endpoints/e.yml:2:14");
+	m = amlops_plan_msg_format(&plan->refusals[0]);
+	assert_string_equal(m, "endpoints/e.yml:2:14: endpoint 'e': traffic "
+	                       "sums to 90%, expected 100 (or 0 for none)");
+	free(m);
+	cJSON_Delete(j);
+	amlops_buf_release(&b);
+	amlops_plan_free(plan);
+	fx_free(d);
+}
+
+static void
 plan__renderers_stop_at_the_buffer_cap(void **state)
 {
 	struct amlops_spec *d, *l;
@@ -1940,6 +2091,7 @@ main(void)
 	ADD(plan__json_carries_refusals_and_notes);
 	ADD(plan__markdown_is_a_ready_comment);
 	ADD(plan__markdown_escapes_user_text);
+	ADD(plan__renderers_show_where_a_refusal_comes_from);
 	ADD(plan__renderers_stop_at_the_buffer_cap);
 	ADD(plan__summary_counts_and_free_accepts_null);
 #undef ADD
