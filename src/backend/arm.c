@@ -89,9 +89,11 @@ asset_ref_id(const char *ws_path, const struct amlops_deployment *dep,
 
 	if (a->kind == AMLOPS_ASSET_NONE)
 		return NULL;
-	if (a->kind == AMLOPS_ASSET_REF && a->ref && a->ref[0] == '/')
+	/* ARM ids and registry URIs (azureml://registries/...) as written. */
+	if (a->kind == AMLOPS_ASSET_REF && a->ref &&
+	    (a->ref[0] == '/' || strstr(a->ref, "://")))
 		return amlops_xstrdup(a->ref);
-	if (a->kind == AMLOPS_ASSET_REF && !a->version && a->ref &&
+	if (a->kind == AMLOPS_ASSET_REF && !a->version && !a->label && a->ref &&
 	    strncmp(a->ref, "azureml:", 8) != 0)
 		return amlops_xstrdup(a->ref);
 	name = amlops_arm_asset_name(dep, a, suffix);
