@@ -869,6 +869,14 @@ static const struct row rows[] = {
         "\"instance_count\":1} # deployment 'd' created again with compute "
         "'kubernetes'\n",
         NULL},
+    {"plan__deployment_compute_under_traffic_is_refused",
+        "ep e traffic=d:100\ndep d compute=kubernetes",
+        "ep e traffic=d:100\ndep d", 0, NULL, AMLOPS_EINVALID,
+        "REFUSED e d: deployment 'd': compute cannot change in place "
+        "('managed' -> 'kubernetes') and it carries traffic; way out: add a "
+        "deployment with a new name and compute 'kubernetes', move the "
+        "traffic to it, then remove 'd'\n",
+        NULL},
     {"plan__default_instance_type_matches_the_service_default",
         "ep e\ndep d\ndep k compute=kubernetes",
         "ep e\ndep d type=standard_f4s_v2\ndep k compute=kubernetes "
