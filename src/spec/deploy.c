@@ -1034,6 +1034,10 @@ spec_parse_deployment(struct lctx *c, const struct ynode *m,
 	    parse_asset(c, f[D_MODEL], "model", 0, &dep->model) == 0 &&
 	    dep->model.kind == AMLOPS_ASSET_INLINE)
 		default_name(&dep->model, dep->endpoint_name, name, "model");
+	if (f[D_CODE_CONFIGURATION] && !f[D_ENVIRONMENT])
+		lerr(c, k[D_CODE_CONFIGURATION],
+		    "'code_configuration' needs an 'environment' to run the "
+		    "scoring script in");
 	if (f[D_CODE_CONFIGURATION] &&
 	    parse_code_configuration(c, f[D_CODE_CONFIGURATION], dep) == 0 &&
 	    dep->code.kind == AMLOPS_ASSET_INLINE)

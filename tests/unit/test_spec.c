@@ -1058,7 +1058,8 @@ spec__local_paths_stay_inside_and_exist(void **state)
 		    {"d.yml", "name: blue\nendpoint_name: my-ep\n"
 		              "code_configuration:\n"
 		              "  code: model-1/onlinescoring\n"
-		              "  scoring_script: main.py\n"},
+		              "  scoring_script: main.py\n"
+		              "environment: azureml:env:1\n"},
 		};
 
 		expect_one(fx, 2, 0,
@@ -1079,6 +1080,53 @@ spec__local_paths_stay_inside_and_exist(void **state)
 		    "d.yml:5:15: 'conda_file' must be a file, but "
 		    "'model-1/environment' is a folder");
 	}
+}
+
+static void
+spec__code_needs_an_environment(void **state)
+{
+	ONE("d.yml",
+	    "name: blue\nendpoint_name: my-ep\nmodel: azureml:m:1\n"
+	    "code_configuration:\n  code: azureml:c:1\n"
+	    "  scoring_script: score.py\n",
+	    AMLOPS_SPEC_ALONE,
+	    "d.yml:4:1: 'code_configuration' needs an 'environment' to run "
+	    "the scoring script in");
+}
+
+static void
+spec__anchors_within_limits_are_fine(void **state)
+{
+	static const char ep[] = "name: my-ep\n"
+	                         "auth_mode: key\n"
+	                         "tags: &t\n"
+	                         "  team: ml\n"
+	                         "deployments:\n"
+	                         "  - name: blue\n"
+	                         "    tags: *t\n"
+	                         "    model: &m azureml:m:1\n"
+	                         "  - name: green\n"
+	                         "    tags: *t\n"
+	                         "    model: *m\n"
+	                         "identity:\n"
+	                         "  type: user_assigned\n"
+	                         "  user_assigned_identities:\n"
+	                         "    - resource_id: /subscriptions/s/id1\n";
+	const struct fx fx[] = {{"e.yml", ep}};
+	struct amlops_spec *spec = load_ok(fx, 1, 0);
+	struct amlops_endpoint *e = spec->endpoints[0];
+	cJSON *want = cJSON_Parse("{\"type\":\"UserAssigned\","
+	                          "\"userAssignedIdentities\":"
+	                          "{\"/subscriptions/s/id1\":{}}}");
+
+	assert_int_equal(e->ndeployments, 2);
+	assert_string_equal(
+	    cJSON_GetObjectItem(e->deployments[1]->tags, "team")->valuestring,
+	    "ml");
+	assert_string_equal(e->deployments[1]->model.ref, "azureml:m:1");
+	assert_true(cJSON_Compare(e->identity, want, 1));
+	cJSON_Delete(want);
+	amlops_spec_free(spec);
 }
 
 static void
@@ -1199,6 +1247,8 @@ main(void)
 	    cmocka_unit_test(spec__a_misspelt_endpoint_name_is_not_skipped),
 	    cmocka_unit_test(spec__local_paths_stay_inside_and_exist),
 	    cmocka_unit_test(spec__environment_build_context),
+	    cmocka_unit_test(spec__code_needs_an_environment),
+	    cmocka_unit_test(spec__anchors_within_limits_are_fine),
 	    cmocka_unit_test(spec__diagnostics_sort_in_reading_order),
 	    cmocka_unit_test(spec__endpoint_and_deployment_copies_free_cleanly),
 	};
