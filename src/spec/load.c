@@ -15,6 +15,7 @@
 #include "spec/load.h"
 
 #define MAX_DEPLOYMENTS 20 /* per endpoint: the service's limit */
+#define MAX_FILE_DIAGS 100 /* shown per file */
 
 struct loose {
 	struct amlops_deployment *dep;
@@ -884,6 +885,27 @@ spec_ep_cmp(const void *a, const void *b)
 	return strcmp((*x)->name, (*y)->name);
 }
 
+/*
+ * A file that breaks a rule thousands of times (a machine-made key list,
+ * say) says so once after the first MAX_FILE_DIAGS.
+ */
+static void
+cap_diags(struct amlops_diags *d, size_t from, const char *file)
+{
+	size_t i, n = d->n - from;
+
+	if (n <= MAX_FILE_DIAGS)
+		return;
+	for (i = from + MAX_FILE_DIAGS; i < d->n; i++) {
+		free(d->v[i].file);
+		free(d->v[i].msg);
+	}
+	d->n = from + MAX_FILE_DIAGS;
+	amlops_diags_add(d, file, d->v[d->n - 1].line, d->v[d->n - 1].col,
+	    "%zu more problems in this file not shown; fix these first",
+	    n - MAX_FILE_DIAGS);
+}
+
 int
 amlops_spec_load(struct amlops_spec **out, struct amlops_diags *diags,
     const struct amlops_spec_file *files, size_t nfiles,
@@ -903,7 +925,10 @@ amlops_spec_load(struct amlops_spec **out, struct amlops_diags *diags,
 	for (i = 0; i < nfiles; i++) {
 		spec->files[i] = amlops_xstrdup(files[i].path);
 		spec->nfiles++;
+		size_t at = diags->n;
+
 		load_file(spec, diags, opts, spec->files[i], &files[i], &u);
+		cap_diags(diags, at, spec->files[i]);
 		if (alone) {
 			link_unit(diags, &u, 1);
 			unit_move(spec, &u);

@@ -921,6 +921,34 @@ spec__huge_binary_and_empty_files_are_refused(void **state)
 }
 
 static void
+spec__a_file_says_at_most_100_problems(void **state)
+{
+	struct amlops_buf b = AMLOPS_BUF_INIT;
+	struct amlops_spec *spec = NULL;
+	struct amlops_diags d = AMLOPS_DIAGS_INIT;
+	struct amlops_spec_file f;
+	char *s;
+	int i;
+
+	amlops_buf_puts(&b, "name: my-ep\nauth_mode: key\n");
+	for (i = 0; i < 5000; i++)
+		amlops_buf_printf(&b, "k%d: x\n", i);
+	f.path = "many.yml";
+	f.data = amlops_buf_cstr(&b);
+	f.len = b.len;
+	assert_int_equal(
+	    amlops_spec_load(&spec, &d, &f, 1, NULL), AMLOPS_EINVALID);
+	assert_int_equal(d.n, 101);
+	s = amlops_diag_format(&d.v[100]);
+	assert_string_equal(s, "many.yml:102:1: 4900 more problems in this "
+	                       "file not shown; fix these first");
+	free(s);
+	amlops_spec_free(spec);
+	amlops_diags_release(&d);
+	amlops_buf_release(&b);
+}
+
+static void
 spec__invalid_utf8_is_located(void **state)
 {
 	ONE("u.yml", "name: my-ep\ndescription: caf\xe9\n", 0,
@@ -1240,6 +1268,7 @@ main(void)
 	    cmocka_unit_test(
 	        spec__deep_nesting_is_refused_where_it_gets_too_deep),
 	    cmocka_unit_test(spec__huge_binary_and_empty_files_are_refused),
+	    cmocka_unit_test(spec__a_file_says_at_most_100_problems),
 	    cmocka_unit_test(spec__invalid_utf8_is_located),
 	    cmocka_unit_test(spec__second_document_is_refused),
 	    cmocka_unit_test(spec__aliases_to_open_nodes_are_refused),
