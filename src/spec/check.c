@@ -15,7 +15,7 @@
 #include "spec/load.h"
 
 void
-lerr(struct lctx *c, const struct ynode *at, const char *fmt, ...)
+spec_err(struct spec_ctx *c, const struct ynode *at, const char *fmt, ...)
 {
 	struct amlops_buf b = AMLOPS_BUF_INIT;
 	va_list ap;
@@ -30,7 +30,7 @@ lerr(struct lctx *c, const struct ynode *at, const char *fmt, ...)
 }
 
 const char *
-lclosest(const char *s, const char *const *cands, size_t n)
+spec_closest(const char *s, const char *const *cands, size_t n)
 {
 	size_t i, len = strlen(s);
 	unsigned best = UINT_MAX, cap, d;
@@ -50,7 +50,7 @@ lclosest(const char *s, const char *const *cands, size_t n)
 }
 
 void
-lfields(struct lctx *c, const struct ynode *m, const char *what,
+spec_fields(struct spec_ctx *c, const struct ynode *m, const char *what,
     const char *const *keys, size_t nkeys, const struct ynode **vals,
     const struct ynode **keyn)
 {
@@ -78,37 +78,40 @@ lfields(struct lctx *c, const struct ynode *m, const char *what,
 			}
 			continue;
 		}
-		if ((hint = lclosest(k->u.s.str, keys, nkeys)))
-			lerr(c, k, "unknown key '%s' (did you mean '%s'?)",
+		if ((hint = spec_closest(k->u.s.str, keys, nkeys)))
+			spec_err(c, k, "unknown key '%s' (did you mean '%s'?)",
 			    k->u.s.str, hint);
 		else
-			lerr(c, k, "unknown key '%s' in %s", k->u.s.str, what);
+			spec_err(
+			    c, k, "unknown key '%s' in %s", k->u.s.str, what);
 	}
 }
 
 int
-lexpect(struct lctx *c, const struct ynode *v, const char *key, int type)
+spec_expect(
+    struct spec_ctx *c, const struct ynode *v, const char *key, int type)
 {
 	if (v->type == type)
 		return 0;
-	lerr(c, v, "'%s' must be %s, not %s", key,
+	spec_err(c, v, "'%s' must be %s, not %s", key,
 	    type == YN_MAP   ? "a mapping"
 	    : type == YN_SEQ ? "a list"
 	                     : "a string",
-	    ynode_kind(v));
+	    spec_ynode_kind(v));
 	return -1;
 }
 
 int
-lget_str(
-    struct lctx *c, const struct ynode *v, const char *key, const char **out)
+spec_get_str(struct spec_ctx *c, const struct ynode *v, const char *key,
+    const char **out)
 {
 	if (v->type != YN_SCALAR) {
-		lerr(c, v, "'%s' must be a string, not %s", key, ynode_kind(v));
+		spec_err(c, v, "'%s' must be a string, not %s", key,
+		    spec_ynode_kind(v));
 		return -1;
 	}
-	if (ynode_is_null(v) || v->u.s.len == 0) {
-		lerr(c, v, "'%s' must not be empty", key);
+	if (spec_ynode_is_null(v) || v->u.s.len == 0) {
+		spec_err(c, v, "'%s' must not be empty", key);
 		return -1;
 	}
 	*out = v->u.s.str;
@@ -132,8 +135,8 @@ parse_long(const char *s, long *out)
 }
 
 int
-lget_int(struct lctx *c, const struct ynode *v, const char *key, long lo,
-    long hi, const char *why, long *out)
+spec_get_int(struct spec_ctx *c, const struct ynode *v, const char *key,
+    long lo, long hi, const char *why, long *out)
 {
 	long x;
 	char range[96];
@@ -143,13 +146,13 @@ lget_int(struct lctx *c, const struct ynode *v, const char *key, long lo,
 	else
 		snprintf(range, sizeof(range), "from %ld to %ld", lo, hi);
 	if (v->type != YN_SCALAR) {
-		lerr(c, v, "'%s' must be an integer %s%s, not %s", key, range,
-		    why ? why : "", ynode_kind(v));
+		spec_err(c, v, "'%s' must be an integer %s%s, not %s", key,
+		    range, why ? why : "", spec_ynode_kind(v));
 		return -1;
 	}
 	if (parse_long(v->u.s.str, &x) < 0 || x < lo || x > hi) {
-		lerr(c, v, "'%s' must be an integer %s%s, not '%s'", key, range,
-		    why ? why : "", v->u.s.str);
+		spec_err(c, v, "'%s' must be an integer %s%s, not '%s'", key,
+		    range, why ? why : "", v->u.s.str);
 		return -1;
 	}
 	*out = x;
@@ -157,7 +160,8 @@ lget_int(struct lctx *c, const struct ynode *v, const char *key, long lo,
 }
 
 int
-lget_bool(struct lctx *c, const struct ynode *v, const char *key, int *out)
+spec_get_bool(
+    struct spec_ctx *c, const struct ynode *v, const char *key, int *out)
 {
 	static const char *const yes[] = {"true", "True", "TRUE"};
 	static const char *const no[] = {"false", "False", "FALSE"};
@@ -176,31 +180,31 @@ lget_bool(struct lctx *c, const struct ynode *v, const char *key, int *out)
 		}
 	}
 	if (v->type != YN_SCALAR)
-		lerr(c, v, "'%s' must be true or false, not %s", key,
-		    ynode_kind(v));
+		spec_err(c, v, "'%s' must be true or false, not %s", key,
+		    spec_ynode_kind(v));
 	else
-		lerr(c, v, "'%s' must be true or false, not '%s'", key,
+		spec_err(c, v, "'%s' must be true or false, not '%s'", key,
 		    v->u.s.str);
 	return -1;
 }
 
 int
-lget_num(struct lctx *c, const struct ynode *v, const char *key, double lo,
-    double hi, double *out)
+spec_get_num(struct spec_ctx *c, const struct ynode *v, const char *key,
+    double lo, double hi, double *out)
 {
 	char *end;
 	double x;
 
 	if (v->type != YN_SCALAR) {
-		lerr(c, v, "'%s' must be a number from %g to %g, not %s", key,
-		    lo, hi, ynode_kind(v));
+		spec_err(c, v, "'%s' must be a number from %g to %g, not %s",
+		    key, lo, hi, spec_ynode_kind(v));
 		return -1;
 	}
 	errno = 0;
 	x = strtod(v->u.s.str, &end);
 	if (!v->u.s.len || errno || *end || isnan(x) || x < lo || x > hi) {
-		lerr(c, v, "'%s' must be a number from %g to %g, not '%s'", key,
-		    lo, hi, v->u.s.str);
+		spec_err(c, v, "'%s' must be a number from %g to %g, not '%s'",
+		    key, lo, hi, v->u.s.str);
 		return -1;
 	}
 	*out = x;
@@ -208,7 +212,7 @@ lget_num(struct lctx *c, const struct ynode *v, const char *key, double lo,
 }
 
 int
-lget_enum(struct lctx *c, const struct ynode *v, const char *key,
+spec_get_enum(struct spec_ctx *c, const struct ynode *v, const char *key,
     const char *const *vals, size_t n, int *out)
 {
 	struct amlops_buf b = AMLOPS_BUF_INIT;
@@ -224,23 +228,24 @@ lget_enum(struct lctx *c, const struct ynode *v, const char *key,
 	for (i = 0; i < n; i++)
 		amlops_buf_printf(&b, "%s'%s'", i ? ", " : "", vals[i]);
 	if (v->type == YN_SCALAR)
-		lerr(c, v, "'%s' must be one of %s, not '%s'", key,
+		spec_err(c, v, "'%s' must be one of %s, not '%s'", key,
 		    amlops_buf_cstr(&b), v->u.s.str);
 	else
-		lerr(c, v, "'%s' must be one of %s, not %s", key,
-		    amlops_buf_cstr(&b), ynode_kind(v));
+		spec_err(c, v, "'%s' must be one of %s, not %s", key,
+		    amlops_buf_cstr(&b), spec_ynode_kind(v));
 	amlops_buf_release(&b);
 	return -1;
 }
 
 int
-lget_strmap(struct lctx *c, const struct ynode *v, const char *key, cJSON **out)
+spec_get_strmap(
+    struct spec_ctx *c, const struct ynode *v, const char *key, cJSON **out)
 {
 	cJSON *o;
 	size_t i;
 	int bad = 0;
 
-	if (lexpect(c, v, key, YN_MAP) < 0)
+	if (spec_expect(c, v, key, YN_MAP) < 0)
 		return -1;
 	if (!(o = cJSON_CreateObject()))
 		abort();
@@ -251,15 +256,15 @@ lget_strmap(struct lctx *c, const struct ynode *v, const char *key, cJSON **out)
 		if (k->type != YN_SCALAR)
 			continue;
 		if (x->type != YN_SCALAR) {
-			lerr(c, x, "'%s.%s' must be a string, not %s", key,
-			    k->u.s.str, ynode_kind(x));
+			spec_err(c, x, "'%s.%s' must be a string, not %s", key,
+			    k->u.s.str, spec_ynode_kind(x));
 			bad = 1;
 			continue;
 		}
 		if (cJSON_GetObjectItemCaseSensitive(o, k->u.s.str))
 			continue; /* a duplicate, reported already */
 		if (!cJSON_AddStringToObject(
-		        o, k->u.s.str, ynode_is_null(x) ? "" : x->u.s.str))
+		        o, k->u.s.str, spec_ynode_is_null(x) ? "" : x->u.s.str))
 			abort();
 	}
 	if (bad) {
@@ -318,21 +323,21 @@ join_normal(const char *base, const char *rel)
 }
 
 char *
-lresolve(struct lctx *c, const struct ynode *at, const char *key,
-    const char *base, const char *rel, enum lwant want)
+spec_resolve(struct spec_ctx *c, const struct ynode *at, const char *key,
+    const char *base, const char *rel, enum spec_want want)
 {
 	enum amlops_path_kind kind;
 	char *path;
 
 	if (rel[0] == '/') {
-		lerr(c, at,
+		spec_err(c, at,
 		    "'%s' is the absolute path '%s'; give a path "
 		    "relative to the YAML file, inside the repository",
 		    key, rel);
 		return NULL;
 	}
 	if (!(path = join_normal(base, rel))) {
-		lerr(c, at,
+		spec_err(c, at,
 		    "'%s' path '%s' leaves the repository; local paths "
 		    "must stay inside it",
 		    key, rel);
@@ -344,28 +349,28 @@ lresolve(struct lctx *c, const struct ynode *at, const char *key,
 	kind = c->opts->path_kind(c->opts->ctx, path);
 	switch (kind) {
 	case AMLOPS_PATH_MISSING:
-		lerr(c, at,
+		spec_err(c, at,
 		    "'%s' path '%s' does not exist (looked for '%s' "
 		    "in the repository)",
 		    key, rel, *path ? path : ".");
 		break;
 	case AMLOPS_PATH_SYMLINK_OUT:
-		lerr(c, at,
+		spec_err(c, at,
 		    "'%s' path '%s' is a symlink that leaves the "
 		    "repository",
 		    key, rel);
 		break;
 	case AMLOPS_PATH_FILE:
-		if (want != LWANT_DIR)
+		if (want != SPEC_WANT_DIR)
 			return path;
-		lerr(c, at, "'%s' must be a folder, but '%s' is a file", key,
-		    rel);
+		spec_err(c, at, "'%s' must be a folder, but '%s' is a file",
+		    key, rel);
 		break;
 	case AMLOPS_PATH_DIR:
-		if (want != LWANT_FILE)
+		if (want != SPEC_WANT_FILE)
 			return path;
-		lerr(c, at, "'%s' must be a file, but '%s' is a folder", key,
-		    rel);
+		spec_err(c, at, "'%s' must be a file, but '%s' is a folder",
+		    key, rel);
 		break;
 	}
 	free(path);

@@ -62,11 +62,11 @@ jduration_ms(long ms)
 
 /* The version as written: `version: 1` and `version: "1"` are both "1". */
 static char *
-version_str(struct lctx *c, const struct ynode *v)
+version_str(struct spec_ctx *c, const struct ynode *v)
 {
 	const char *s;
 
-	if (lget_str(c, v, "version", &s) < 0)
+	if (spec_get_str(c, v, "version", &s) < 0)
 		return NULL;
 	return amlops_xstrdup(s);
 }
@@ -77,7 +77,7 @@ version_str(struct lctx *c, const struct ynode *v)
  * id /subscriptions/.../models/name/versions/v.
  */
 static int
-parse_ref(struct lctx *c, const struct ynode *at, const char *key,
+parse_ref(struct spec_ctx *c, const struct ynode *at, const char *key,
     const char *s, struct amlops_asset *a)
 {
 	const char *p;
@@ -105,14 +105,14 @@ parse_ref(struct lctx *c, const struct ynode *at, const char *key,
 			return 0;
 		}
 		if (*rest && !colon && !at_sign) {
-			lerr(c, at,
+			spec_err(c, at,
 			    "'%s' reference '%s' needs a version "
 			    "('azureml:%s:1') or a label "
 			    "('azureml:%s@latest')",
 			    key, s, rest, rest);
 			return -1;
 		}
-		lerr(c, at,
+		spec_err(c, at,
 		    "'%s' reference '%s' is not 'azureml:NAME:VERSION' "
 		    "or 'azureml:NAME@LABEL'",
 		    key, s);
@@ -204,8 +204,8 @@ static const char *const model_types[] = {
  * path (code only), or a mapping with `path` (`local_path` in 2021).
  */
 static int
-parse_asset(struct lctx *c, const struct ynode *v, const char *key, int code,
-    struct amlops_asset *a)
+parse_asset(struct spec_ctx *c, const struct ynode *v, const char *key,
+    int code, struct amlops_asset *a)
 {
 	const struct ynode *f[M__N], *pathv;
 	const char *s;
@@ -215,48 +215,50 @@ parse_asset(struct lctx *c, const struct ynode *v, const char *key, int code,
 	a->loc.line = v->line;
 	a->loc.col = v->col;
 	if (v->type == YN_SCALAR) {
-		if (lget_str(c, v, key, &s) < 0)
+		if (spec_get_str(c, v, key, &s) < 0)
 			return -1;
 		if (is_ref(s))
 			return parse_ref(c, v, key, s, a);
 		if (!code) {
-			lerr(c, v,
+			spec_err(c, v,
 			    "'%s' must be a reference like "
 			    "'azureml:NAME:VERSION' or a mapping with "
 			    "'path', not '%s'",
 			    key, s);
 			return -1;
 		}
-		if (!(a->path = lresolve(c, v, key, c->dir, s, LWANT_DIR)))
+		if (!(a->path =
+		            spec_resolve(c, v, key, c->dir, s, SPEC_WANT_DIR)))
 			return -1;
 		a->kind = AMLOPS_ASSET_INLINE;
 		return 0;
 	}
-	if (lexpect(c, v, key, YN_MAP) < 0)
+	if (spec_expect(c, v, key, YN_MAP) < 0)
 		return -1;
-	lfields(c, v, code ? "'code'" : "'model'", model_keys, M__N, f, NULL);
+	spec_fields(
+	    c, v, code ? "'code'" : "'model'", model_keys, M__N, f, NULL);
 	if (f[M_PATH] && f[M_LOCAL_PATH]) {
-		lerr(c, f[M_LOCAL_PATH],
+		spec_err(c, f[M_LOCAL_PATH],
 		    "give '%s' one path: 'path' or the "
 		    "2021 'local_path', not both",
 		    key);
 		return -1;
 	}
-	if (f[M_NAME] && lget_str(c, f[M_NAME], "name", &s) == 0)
+	if (f[M_NAME] && spec_get_str(c, f[M_NAME], "name", &s) == 0)
 		a->name = amlops_xstrdup(s);
 	if (f[M_VERSION])
 		a->version = version_str(c, f[M_VERSION]);
 	if (f[M_TYPE])
-		lget_enum(c, f[M_TYPE], "type", model_types,
+		spec_get_enum(c, f[M_TYPE], "type", model_types,
 		    AMLOPS_ARRAY_SIZE(model_types), &t);
 	if (f[M_TAGS]) {
 		cJSON *tags = NULL;
 
-		if (lget_strmap(c, f[M_TAGS], "tags", &tags) == 0)
+		if (spec_get_strmap(c, f[M_TAGS], "tags", &tags) == 0)
 			cJSON_Delete(tags);
 	}
 	if (f[M_DESCRIPTION])
-		lget_str(c, f[M_DESCRIPTION], "description", &s);
+		spec_get_str(c, f[M_DESCRIPTION], "description", &s);
 	pathv = f[M_PATH] ? f[M_PATH] : f[M_LOCAL_PATH];
 	if (!pathv) {
 		if (a->name && a->version) {
@@ -265,21 +267,21 @@ parse_asset(struct lctx *c, const struct ynode *v, const char *key, int code,
 			    "azureml:%s:%s", a->name, a->version);
 			return 0;
 		}
-		lerr(c, v,
+		spec_err(c, v,
 		    "'%s' needs 'path' (a local %s) or a reference "
 		    "like 'azureml:NAME:VERSION'",
 		    key, code ? "folder" : "file or folder");
 		return -1;
 	}
-	if (lget_str(c, pathv, f[M_PATH] ? "path" : "local_path", &s) < 0)
+	if (spec_get_str(c, pathv, f[M_PATH] ? "path" : "local_path", &s) < 0)
 		return -1;
 	if (is_remote(s)) {
 		a->kind = AMLOPS_ASSET_REF;
 		a->ref = amlops_xstrdup(s);
 		return 0;
 	}
-	if (!(a->path = lresolve(
-	          c, pathv, key, c->dir, s, code ? LWANT_DIR : LWANT_ANY)))
+	if (!(a->path = spec_resolve(c, pathv, key, c->dir, s,
+	          code ? SPEC_WANT_DIR : SPEC_WANT_ANY)))
 		return -1;
 	a->kind = AMLOPS_ASSET_INLINE;
 	return 0;
@@ -294,16 +296,16 @@ static const char *const cc_keys[CC__N] = {
 
 static int
 parse_code_configuration(
-    struct lctx *c, const struct ynode *v, struct amlops_deployment *dep)
+    struct spec_ctx *c, const struct ynode *v, struct amlops_deployment *dep)
 {
 	const struct ynode *f[CC__N];
 	const char *s;
 
-	if (lexpect(c, v, "code_configuration", YN_MAP) < 0)
+	if (spec_expect(c, v, "code_configuration", YN_MAP) < 0)
 		return -1;
-	lfields(c, v, "'code_configuration'", cc_keys, CC__N, f, NULL);
+	spec_fields(c, v, "'code_configuration'", cc_keys, CC__N, f, NULL);
 	if (!f[CC_CODE]) {
-		lerr(c, v,
+		spec_err(c, v,
 		    "'code_configuration' needs 'code' (the folder of "
 		    "the scoring script)");
 		return -1;
@@ -311,23 +313,23 @@ parse_code_configuration(
 	if (parse_asset(c, f[CC_CODE], "code", 1, &dep->code) < 0)
 		return -1;
 	if (!f[CC_SCORING_SCRIPT]) {
-		lerr(c, v,
+		spec_err(c, v,
 		    "'code_configuration' needs 'scoring_script' (for "
 		    "example 'score.py')");
 		return -1;
 	}
-	if (lget_str(c, f[CC_SCORING_SCRIPT], "scoring_script", &s) < 0)
+	if (spec_get_str(c, f[CC_SCORING_SCRIPT], "scoring_script", &s) < 0)
 		return -1;
 	dep->scoring_script = amlops_xstrdup(s);
 	if (dep->code.kind == AMLOPS_ASSET_INLINE &&
 	    !(c->opts->flags & AMLOPS_SPEC_ALONE) && c->opts->path_kind) {
-		char *p = lresolve(c, f[CC_SCORING_SCRIPT], "scoring_script",
-		    dep->code.path, s, LWANT_FILE);
+		char *p = spec_resolve(c, f[CC_SCORING_SCRIPT],
+		    "scoring_script", dep->code.path, s, SPEC_WANT_FILE);
 
 		if (!p)
 			return -1;
 		if (strncmp(p, dep->code.path, strlen(dep->code.path))) {
-			lerr(c, f[CC_SCORING_SCRIPT],
+			spec_err(c, f[CC_SCORING_SCRIPT],
 			    "'scoring_script' '%s' must be inside the code "
 			    "folder '%s'",
 			    s, dep->code.path);
@@ -341,7 +343,7 @@ parse_code_configuration(
 
 /* inference_config: {liveness_route: {path, port}, ...} */
 static cJSON *
-parse_inference_config(struct lctx *c, const struct ynode *v)
+parse_inference_config(struct spec_ctx *c, const struct ynode *v)
 {
 	static const char *const keys[] = {
 	    "liveness_route", "readiness_route", "scoring_route"};
@@ -354,29 +356,30 @@ parse_inference_config(struct lctx *c, const struct ynode *v)
 	const char *s;
 	long port;
 
-	if (lexpect(c, v, "inference_config", YN_MAP) < 0)
+	if (spec_expect(c, v, "inference_config", YN_MAP) < 0)
 		return NULL;
-	lfields(c, v, "'inference_config'", keys, 3, f, NULL);
+	spec_fields(c, v, "'inference_config'", keys, 3, f, NULL);
 	o = jobj();
 	for (i = 0; i < 3; i++) {
 		cJSON *route;
 
 		if (!f[i]) {
-			lerr(c, v,
+			spec_err(c, v,
 			    "'inference_config' needs '%s' (with "
 			    "'path' and 'port')",
 			    keys[i]);
 			continue;
 		}
-		if (lexpect(c, f[i], keys[i], YN_MAP) < 0)
+		if (spec_expect(c, f[i], keys[i], YN_MAP) < 0)
 			continue;
-		lfields(c, f[i], keys[i], route_keys, 2, r, NULL);
+		spec_fields(c, f[i], keys[i], route_keys, 2, r, NULL);
 		if (!r[0] || !r[1]) {
-			lerr(c, f[i], "'%s' needs 'path' and 'port'", keys[i]);
+			spec_err(
+			    c, f[i], "'%s' needs 'path' and 'port'", keys[i]);
 			continue;
 		}
-		if (lget_str(c, r[0], "path", &s) < 0 ||
-		    lget_int(c, r[1], "port", 1, 65535, NULL, &port) < 0)
+		if (spec_get_str(c, r[0], "path", &s) < 0 ||
+		    spec_get_int(c, r[1], "port", 1, 65535, NULL, &port) < 0)
 			continue;
 		route = jobj();
 		jadd(route, "path", jstr(s));
@@ -421,7 +424,7 @@ static const char *const env_keys[E__N] = {
 
 static int
 parse_environment(
-    struct lctx *c, const struct ynode *v, struct amlops_environment *env)
+    struct spec_ctx *c, const struct ynode *v, struct amlops_environment *env)
 {
 	static const char *const os_types[] = {"linux", "windows"};
 	const struct ynode *f[E__N], *imagev = NULL;
@@ -433,10 +436,10 @@ parse_environment(
 	env->asset.loc.line = v->line;
 	env->asset.loc.col = v->col;
 	if (v->type == YN_SCALAR) {
-		if (lget_str(c, v, "environment", &s) < 0)
+		if (spec_get_str(c, v, "environment", &s) < 0)
 			return -1;
 		if (!is_ref(s)) {
-			lerr(c, v,
+			spec_err(c, v,
 			    "'environment' must be a reference like "
 			    "'azureml:NAME:VERSION' or a mapping with "
 			    "'image', not '%s'",
@@ -445,29 +448,29 @@ parse_environment(
 		}
 		return parse_ref(c, v, "environment", s, &env->asset);
 	}
-	if (lexpect(c, v, "environment", YN_MAP) < 0)
+	if (spec_expect(c, v, "environment", YN_MAP) < 0)
 		return -1;
-	lfields(c, v, "'environment'", env_keys, E__N, f, NULL);
-	if (f[E_NAME] && lget_str(c, f[E_NAME], "name", &s) == 0)
+	spec_fields(c, v, "'environment'", env_keys, E__N, f, NULL);
+	if (f[E_NAME] && spec_get_str(c, f[E_NAME], "name", &s) == 0)
 		env->asset.name = amlops_xstrdup(s);
 	if (f[E_VERSION])
 		env->asset.version = version_str(c, f[E_VERSION]);
 	if (f[E_DESCRIPTION])
-		lget_str(c, f[E_DESCRIPTION], "description", &s);
+		spec_get_str(c, f[E_DESCRIPTION], "description", &s);
 	if (f[E_OS_TYPE])
-		lget_enum(c, f[E_OS_TYPE], "os_type", os_types, 2, &t);
+		spec_get_enum(c, f[E_OS_TYPE], "os_type", os_types, 2, &t);
 	if (f[E_TAGS]) {
 		cJSON *tags = NULL;
 
-		if (lget_strmap(c, f[E_TAGS], "tags", &tags) == 0)
+		if (spec_get_strmap(c, f[E_TAGS], "tags", &tags) == 0)
 			cJSON_Delete(tags);
 	}
 	/* 2021: `path` is the folder `conda_file` is relative to */
 	if (f[E_PATH]) {
-		if (lget_str(c, f[E_PATH], "path", &s) < 0)
+		if (spec_get_str(c, f[E_PATH], "path", &s) < 0)
 			goto done;
-		if (!(basebuf = lresolve(
-		          c, f[E_PATH], "path", c->dir, s, LWANT_DIR)))
+		if (!(basebuf = spec_resolve(
+		          c, f[E_PATH], "path", c->dir, s, SPEC_WANT_DIR)))
 			goto done;
 		base = basebuf;
 	}
@@ -475,12 +478,13 @@ parse_environment(
 		static const char *const docker_keys[] = {"image"};
 		const struct ynode *d[1];
 
-		if (lexpect(c, f[E_DOCKER], "docker", YN_MAP) < 0)
+		if (spec_expect(c, f[E_DOCKER], "docker", YN_MAP) < 0)
 			goto done;
-		lfields(c, f[E_DOCKER], "'docker'", docker_keys, 1, d, NULL);
+		spec_fields(
+		    c, f[E_DOCKER], "'docker'", docker_keys, 1, d, NULL);
 		imagev = d[0];
 		if (f[E_IMAGE] && imagev) {
-			lerr(c, imagev,
+			spec_err(c, imagev,
 			    "the image is given twice: use "
 			    "'image' or the 2021 'docker.image', "
 			    "not both");
@@ -490,17 +494,17 @@ parse_environment(
 	if (f[E_IMAGE])
 		imagev = f[E_IMAGE];
 	if (imagev) {
-		if (lget_str(c, imagev, "image", &s) < 0)
+		if (spec_get_str(c, imagev, "image", &s) < 0)
 			goto done;
 		env->image = amlops_xstrdup(s);
 	}
 	if (f[E_CONDA_FILE]) {
-		if (lget_str(c, f[E_CONDA_FILE], "conda_file", &s) < 0)
+		if (spec_get_str(c, f[E_CONDA_FILE], "conda_file", &s) < 0)
 			goto done;
 		if (!strncmp(s, "file:", 5))
 			s += 5;
-		if (!(env->conda_file = lresolve(c, f[E_CONDA_FILE],
-		          "conda_file", base, s, LWANT_FILE)))
+		if (!(env->conda_file = spec_resolve(c, f[E_CONDA_FILE],
+		          "conda_file", base, s, SPEC_WANT_FILE)))
 			goto done;
 	}
 	if (f[E_BUILD]) {
@@ -508,27 +512,27 @@ parse_environment(
 		    "path", "dockerfile_path"};
 		const struct ynode *b[2];
 
-		if (lexpect(c, f[E_BUILD], "build", YN_MAP) < 0)
+		if (spec_expect(c, f[E_BUILD], "build", YN_MAP) < 0)
 			goto done;
-		lfields(c, f[E_BUILD], "'build'", build_keys, 2, b, NULL);
+		spec_fields(c, f[E_BUILD], "'build'", build_keys, 2, b, NULL);
 		if (!b[0]) {
-			lerr(c, f[E_BUILD],
+			spec_err(c, f[E_BUILD],
 			    "'build' needs 'path' (the Docker "
 			    "build context)");
 			goto done;
 		}
-		if (lget_str(c, b[0], "path", &s) < 0)
+		if (spec_get_str(c, b[0], "path", &s) < 0)
 			goto done;
-		if (!(env->build_path = lresolve(
-		          c, b[0], "build.path", c->dir, s, LWANT_DIR)))
+		if (!(env->build_path = spec_resolve(
+		          c, b[0], "build.path", c->dir, s, SPEC_WANT_DIR)))
 			goto done;
 		if (b[1]) {
 			char *p;
 
-			if (lget_str(c, b[1], "dockerfile_path", &s) < 0)
+			if (spec_get_str(c, b[1], "dockerfile_path", &s) < 0)
 				goto done;
-			if (!(p = lresolve(c, b[1], "dockerfile_path",
-			          env->build_path, s, LWANT_FILE)))
+			if (!(p = spec_resolve(c, b[1], "dockerfile_path",
+			          env->build_path, s, SPEC_WANT_FILE)))
 				goto done;
 			free(p);
 			env->dockerfile_path = amlops_xstrdup(s);
@@ -546,7 +550,7 @@ parse_environment(
 			rc = 0;
 			goto done;
 		}
-		lerr(c, v,
+		spec_err(c, v,
 		    "'environment' needs 'image' (or 'build' with a "
 		    "Docker context), or a reference like "
 		    "'azureml:NAME:VERSION'");
@@ -561,7 +565,7 @@ done:
 
 /* request_settings -> requestSettings */
 static void
-parse_request_settings(struct lctx *c, const struct ynode *v, cJSON *set)
+parse_request_settings(struct spec_ctx *c, const struct ynode *v, cJSON *set)
 {
 	static const char *const keys[] = {"request_timeout_ms",
 	    "max_concurrent_requests_per_instance", "max_queue_wait_ms"};
@@ -569,26 +573,27 @@ parse_request_settings(struct lctx *c, const struct ynode *v, cJSON *set)
 	cJSON *o;
 	long x;
 
-	if (lexpect(c, v, "request_settings", YN_MAP) < 0)
+	if (spec_expect(c, v, "request_settings", YN_MAP) < 0)
 		return;
-	lfields(c, v, "'request_settings'", keys, 3, f, NULL);
+	spec_fields(c, v, "'request_settings'", keys, 3, f, NULL);
 	o = jobj();
-	if (f[0] && lget_int(c, f[0], "request_timeout_ms", 1, 180000,
+	if (f[0] && spec_get_int(c, f[0], "request_timeout_ms", 1, 180000,
 	                " (the service's limit)", &x) == 0)
 		jadd(o, "requestTimeout", jduration_ms(x));
-	if (f[1] && lget_int(c, f[1], "max_concurrent_requests_per_instance", 1,
-	                1000, NULL, &x) == 0)
+	if (f[1] &&
+	    spec_get_int(c, f[1], "max_concurrent_requests_per_instance", 1,
+	        1000, NULL, &x) == 0)
 		jadd(o, "maxConcurrentRequestsPerInstance",
 		    cJSON_CreateNumber((double)x));
-	if (f[2] &&
-	    lget_int(c, f[2], "max_queue_wait_ms", 0, 3600000, NULL, &x) == 0)
+	if (f[2] && spec_get_int(c, f[2], "max_queue_wait_ms", 0, 3600000, NULL,
+	                &x) == 0)
 		jadd(o, "maxQueueWait", jduration_ms(x));
 	jadd(set, "requestSettings", o);
 }
 
 /* liveness_probe, readiness_probe, startup_probe; times in seconds */
 static void
-parse_probe(struct lctx *c, const struct ynode *v, const char *key,
+parse_probe(struct spec_ctx *c, const struct ynode *v, const char *key,
     const char *rest, cJSON *set)
 {
 	static const char *const keys[] = {"initial_delay", "period", "timeout",
@@ -600,13 +605,13 @@ parse_probe(struct lctx *c, const struct ynode *v, const char *key,
 	size_t i;
 	long x;
 
-	if (lexpect(c, v, key, YN_MAP) < 0)
+	if (spec_expect(c, v, key, YN_MAP) < 0)
 		return;
-	lfields(c, v, key, keys, 5, f, NULL);
+	spec_fields(c, v, key, keys, 5, f, NULL);
 	o = jobj();
 	for (i = 0; i < 5; i++) {
-		if (!f[i] || lget_int(c, f[i], keys[i], i == 0 ? 0 : 1, 3600,
-		                 NULL, &x) < 0)
+		if (!f[i] || spec_get_int(c, f[i], keys[i], i == 0 ? 0 : 1,
+		                 3600, NULL, &x) < 0)
 			continue;
 		if (i < 3)
 			jadd(o, rkeys[i], jduration_ms(x * 1000));
@@ -621,7 +626,7 @@ parse_probe(struct lctx *c, const struct ynode *v, const char *key,
  * 2021 {scale_type: manual|auto, instance_count, min/max_instances}.
  */
 static void
-parse_scale_settings(struct lctx *c, const struct ynode *v,
+parse_scale_settings(struct spec_ctx *c, const struct ynode *v,
     struct amlops_deployment *dep, const struct ynode *top_count)
 {
 	enum {
@@ -645,42 +650,43 @@ parse_scale_settings(struct lctx *c, const struct ynode *v,
 	long x;
 	size_t i;
 
-	if (lexpect(c, v, "scale_settings", YN_MAP) < 0)
+	if (spec_expect(c, v, "scale_settings", YN_MAP) < 0)
 		return;
-	lfields(c, v, "'scale_settings'", keys, S__N, f, NULL);
+	spec_fields(c, v, "'scale_settings'", keys, S__N, f, NULL);
 	if (f[S_TYPE] && f[S_SCALE_TYPE]) {
-		lerr(c, f[S_SCALE_TYPE],
+		spec_err(c, f[S_SCALE_TYPE],
 		    "give 'type' or the 2021 "
 		    "'scale_type', not both");
 		return;
 	}
 	if (f[S_TYPE]) {
-		if (lget_enum(c, f[S_TYPE], "type", types, 2, &t) < 0)
+		if (spec_get_enum(c, f[S_TYPE], "type", types, 2, &t) < 0)
 			return;
 		target = t == 1;
 	} else if (f[S_SCALE_TYPE]) {
-		if (lget_enum(
+		if (spec_get_enum(
 		        c, f[S_SCALE_TYPE], "scale_type", types2021, 2, &t) < 0)
 			return;
 		target = t == 1;
 	} else {
-		lerr(c, v,
+		spec_err(c, v,
 		    "'scale_settings' needs 'type' ('default' or "
 		    "'target_utilization')");
 		return;
 	}
 	if (f[S_INSTANCE_COUNT]) {
 		if (!f[S_SCALE_TYPE]) {
-			lerr(c, f[S_INSTANCE_COUNT],
+			spec_err(c, f[S_INSTANCE_COUNT],
 			    "'scale_settings.instance_count' is the 2021 "
 			    "spelling; with 'type' write 'instance_count' "
 			    "at the deployment's top level");
 		} else if (top_count) {
-			lerr(c, f[S_INSTANCE_COUNT],
+			spec_err(c, f[S_INSTANCE_COUNT],
 			    "'instance_count' is given twice: at the top "
 			    "level and in 'scale_settings'");
-		} else if (lget_int(c, f[S_INSTANCE_COUNT], "instance_count", 1,
-		               50, " (the service's limit)", &x) == 0)
+		} else if (spec_get_int(c, f[S_INSTANCE_COUNT],
+		               "instance_count", 1, 50,
+		               " (the service's limit)", &x) == 0)
 			dep->instance_count = (int)x;
 	}
 	o = jobj();
@@ -697,13 +703,13 @@ parse_scale_settings(struct lctx *c, const struct ynode *v,
 			/* 2021 manual scaling wrote min/max and ignored them */
 			if (f[S_SCALE_TYPE] && (i == S_MIN || i == S_MAX))
 				continue;
-			lerr(c, f[i],
+			spec_err(c, f[i],
 			    "'%s' applies only to scale type "
 			    "'target_utilization'",
 			    keys[i]);
 			continue;
 		}
-		if (lget_int(c, f[i], keys[i], i == S_MIN ? 0 : 1,
+		if (spec_get_int(c, f[i], keys[i], i == S_MIN ? 0 : 1,
 		        i == S_TARGET    ? 100
 		        : i == S_POLLING ? 3600
 		                         : 50,
@@ -721,7 +727,7 @@ parse_scale_settings(struct lctx *c, const struct ynode *v,
 
 /* data_collector -> dataCollector */
 static void
-parse_data_collector(struct lctx *c, const struct ynode *v, cJSON *set)
+parse_data_collector(struct spec_ctx *c, const struct ynode *v, cJSON *set)
 {
 	static const char *const keys[] = {
 	    "collections", "sampling_rate", "rolling_rate", "request_logging"};
@@ -738,26 +744,27 @@ parse_data_collector(struct lctx *c, const struct ynode *v, cJSON *set)
 	size_t i, j;
 	int r;
 
-	if (lexpect(c, v, "data_collector", YN_MAP) < 0)
+	if (spec_expect(c, v, "data_collector", YN_MAP) < 0)
 		return;
-	lfields(c, v, "'data_collector'", keys, 4, f, NULL);
+	spec_fields(c, v, "'data_collector'", keys, 4, f, NULL);
 	o = jobj();
-	if (f[1] && lget_num(c, f[1], "sampling_rate", 0, 1, &x) == 0)
+	if (f[1] && spec_get_num(c, f[1], "sampling_rate", 0, 1, &x) == 0)
 		rate = x;
-	if (f[2] && lget_enum(c, f[2], "rolling_rate", rates, 5, &r) == 0)
+	if (f[2] && spec_get_enum(c, f[2], "rolling_rate", rates, 5, &r) == 0)
 		jadd(o, "rollingRate", jstr(rrates[r]));
-	if (f[3] && lexpect(c, f[3], "request_logging", YN_MAP) == 0) {
+	if (f[3] && spec_expect(c, f[3], "request_logging", YN_MAP) == 0) {
 		static const char *const lkeys[] = {"capture_headers"};
 		const struct ynode *l[1];
 		cJSON *rl = jobj(), *h;
 
-		lfields(c, f[3], "'request_logging'", lkeys, 1, l, NULL);
-		if (l[0] && lexpect(c, l[0], "capture_headers", YN_SEQ) == 0) {
+		spec_fields(c, f[3], "'request_logging'", lkeys, 1, l, NULL);
+		if (l[0] &&
+		    spec_expect(c, l[0], "capture_headers", YN_SEQ) == 0) {
 			h = cJSON_CreateArray();
 			for (i = 0; i < l[0]->n; i++) {
 				const char *s;
 
-				if (lget_str(c, l[0]->u.kids[i],
+				if (spec_get_str(c, l[0]->u.kids[i],
 				        "capture_headers", &s) == 0)
 					cJSON_AddItemToArray(h, jstr(s));
 			}
@@ -766,13 +773,13 @@ parse_data_collector(struct lctx *c, const struct ynode *v, cJSON *set)
 		jadd(o, "requestLogging", rl);
 	}
 	if (!f[0]) {
-		lerr(c, v,
+		spec_err(c, v,
 		    "'data_collector' needs 'collections' (for "
 		    "example 'model_inputs' and 'model_outputs')");
 		cJSON_Delete(o);
 		return;
 	}
-	if (lexpect(c, f[0], "collections", YN_MAP) < 0) {
+	if (spec_expect(c, f[0], "collections", YN_MAP) < 0) {
 		cJSON_Delete(o);
 		return;
 	}
@@ -784,9 +791,9 @@ parse_data_collector(struct lctx *c, const struct ynode *v, cJSON *set)
 		int on = 1;
 
 		if (k->type != YN_SCALAR ||
-		    lexpect(c, cv, k->u.s.str, YN_MAP) < 0)
+		    spec_expect(c, cv, k->u.s.str, YN_MAP) < 0)
 			continue;
-		lfields(c, cv, "a collection", ckeys, 4, cf, NULL);
+		spec_fields(c, cv, "a collection", ckeys, 4, cf, NULL);
 		col = jobj();
 		if (cf[0]) {
 			/* a bool, or the string 'True' the examples use */
@@ -796,7 +803,7 @@ parse_data_collector(struct lctx *c, const struct ynode *v, cJSON *set)
 			    (!strcasecmp(e->u.s.str, "true") ||
 			        !strcasecmp(e->u.s.str, "false")))
 				on = !strcasecmp(e->u.s.str, "true");
-			else if (lget_bool(c, e, "enabled", &on) < 0)
+			else if (spec_get_bool(c, e, "enabled", &on) < 0)
 				on = 1;
 		}
 		jadd(col, "dataCollectionMode",
@@ -804,24 +811,25 @@ parse_data_collector(struct lctx *c, const struct ynode *v, cJSON *set)
 		if (cf[2]) {
 			const char *s;
 
-			if (lget_str(c, cf[2], "client_id", &s) == 0)
+			if (spec_get_str(c, cf[2], "client_id", &s) == 0)
 				jadd(col, "clientId", jstr(s));
 		}
 		x = rate;
-		if (cf[3] && lget_num(c, cf[3], "sampling_rate", 0, 1, &x) < 0)
+		if (cf[3] &&
+		    spec_get_num(c, cf[3], "sampling_rate", 0, 1, &x) < 0)
 			x = rate;
 		if (x >= 0)
 			jadd(col, "samplingRate", cJSON_CreateNumber(x));
-		if (cf[1] && lexpect(c, cf[1], "data", YN_MAP) == 0) {
+		if (cf[1] && spec_expect(c, cf[1], "data", YN_MAP) == 0) {
 			const struct ynode *d[3];
 			cJSON *data = jobj();
 
-			lfields(c, cf[1], "'data'", dkeys, 3, d, NULL);
+			spec_fields(c, cf[1], "'data'", dkeys, 3, d, NULL);
 			for (j = 0; j < 3; j++) {
 				const char *s;
 
 				if (d[j] &&
-				    lget_str(c, d[j], dkeys[j], &s) == 0)
+				    spec_get_str(c, d[j], dkeys[j], &s) == 0)
 					jadd(data, dkeys[j], jstr(s));
 			}
 			jadd(col, "data", data);
@@ -835,7 +843,7 @@ parse_data_collector(struct lctx *c, const struct ynode *v, cJSON *set)
 /* Kubernetes requests/limits: today's `resources`, 2021's
  * `resource_requirements` {cpu, memory_in_gb, gpu}. */
 static void
-parse_resources(struct lctx *c, const struct ynode *v, cJSON *set)
+parse_resources(struct spec_ctx *c, const struct ynode *v, cJSON *set)
 {
 	static const char *const keys[] = {"requests", "limits"};
 	static const char *const rkeys[] = {"cpu", "memory", "nvidia.com/gpu"};
@@ -844,21 +852,21 @@ parse_resources(struct lctx *c, const struct ynode *v, cJSON *set)
 	cJSON *o;
 	size_t i, j;
 
-	if (lexpect(c, v, "resources", YN_MAP) < 0)
+	if (spec_expect(c, v, "resources", YN_MAP) < 0)
 		return;
-	lfields(c, v, "'resources'", keys, 2, f, NULL);
+	spec_fields(c, v, "'resources'", keys, 2, f, NULL);
 	o = jobj();
 	for (i = 0; i < 2; i++) {
 		cJSON *x;
 
-		if (!f[i] || lexpect(c, f[i], keys[i], YN_MAP) < 0)
+		if (!f[i] || spec_expect(c, f[i], keys[i], YN_MAP) < 0)
 			continue;
-		lfields(c, f[i], keys[i], rkeys, 3, r, NULL);
+		spec_fields(c, f[i], keys[i], rkeys, 3, r, NULL);
 		x = jobj();
 		for (j = 0; j < 3; j++) {
 			const char *s;
 
-			if (r[j] && lget_str(c, r[j], rkeys[j], &s) == 0)
+			if (r[j] && spec_get_str(c, r[j], rkeys[j], &s) == 0)
 				jadd(x, jkeys[j], jstr(s));
 		}
 		jadd(o,
@@ -870,7 +878,8 @@ parse_resources(struct lctx *c, const struct ynode *v, cJSON *set)
 }
 
 static void
-parse_resource_requirements(struct lctx *c, const struct ynode *v, cJSON *set)
+parse_resource_requirements(
+    struct spec_ctx *c, const struct ynode *v, cJSON *set)
 {
 	static const char *const keys[] = {"cpu", "memory_in_gb", "gpu"};
 	const struct ynode *f[3];
@@ -878,20 +887,20 @@ parse_resource_requirements(struct lctx *c, const struct ynode *v, cJSON *set)
 	char buf[64];
 	double x;
 
-	if (lexpect(c, v, "resource_requirements", YN_MAP) < 0)
+	if (spec_expect(c, v, "resource_requirements", YN_MAP) < 0)
 		return;
-	lfields(c, v, "'resource_requirements'", keys, 3, f, NULL);
+	spec_fields(c, v, "'resource_requirements'", keys, 3, f, NULL);
 	o = jobj();
 	req = jobj();
-	if (f[0] && lget_num(c, f[0], "cpu", 0, 1024, &x) == 0) {
+	if (f[0] && spec_get_num(c, f[0], "cpu", 0, 1024, &x) == 0) {
 		snprintf(buf, sizeof(buf), "%g", x);
 		jadd(req, "cpu", jstr(buf));
 	}
-	if (f[1] && lget_num(c, f[1], "memory_in_gb", 0, 4096, &x) == 0) {
+	if (f[1] && spec_get_num(c, f[1], "memory_in_gb", 0, 4096, &x) == 0) {
 		snprintf(buf, sizeof(buf), "%gGi", x);
 		jadd(req, "memory", jstr(buf));
 	}
-	if (f[2] && lget_num(c, f[2], "gpu", 0, 64, &x) == 0) {
+	if (f[2] && spec_get_num(c, f[2], "gpu", 0, 64, &x) == 0) {
 		snprintf(buf, sizeof(buf), "%g", x);
 		jadd(req, "gpu", jstr(buf));
 	}
@@ -955,7 +964,7 @@ static const char *const dep_keys[D__N] = {
 };
 
 struct amlops_deployment *
-spec_parse_deployment(struct lctx *c, const struct ynode *m,
+spec_parse_deployment(struct spec_ctx *c, const struct ynode *m,
     const char *endpoint, int inline_2021, int kubernetes,
     const struct ynode **endpoint_name_at)
 {
@@ -968,16 +977,16 @@ spec_parse_deployment(struct lctx *c, const struct ynode *m,
 	long x;
 	int t;
 
-	lfields(c, m, inline_2021 ? "an inline deployment" : "a deployment",
+	spec_fields(c, m, inline_2021 ? "an inline deployment" : "a deployment",
 	    dep_keys, D__N, f, k);
 	if (!f[D_NAME]) {
-		lerr(c, m, "a deployment needs 'name'");
+		spec_err(c, m, "a deployment needs 'name'");
 		return NULL;
 	}
-	if (lget_str(c, f[D_NAME], "name", &name) < 0)
+	if (spec_get_str(c, f[D_NAME], "name", &name) < 0)
 		return NULL;
 	if (!amlops_spec_deployment_name_ok(name, why, sizeof(why)))
-		lerr(c, f[D_NAME],
+		spec_err(c, f[D_NAME],
 		    "deployment name '%s' breaks Azure's naming "
 		    "rules: %s",
 		    name, why);
@@ -990,14 +999,15 @@ spec_parse_deployment(struct lctx *c, const struct ynode *m,
 
 	if (inline_2021) {
 		if (f[D_ENDPOINT_NAME])
-			lerr(c, k[D_ENDPOINT_NAME],
+			spec_err(c, k[D_ENDPOINT_NAME],
 			    "a deployment inside an endpoint file belongs to "
 			    "that endpoint; remove 'endpoint_name'");
 		dep->endpoint_name = amlops_xstrdup(endpoint);
 	} else if (f[D_ENDPOINT_NAME]) {
-		if (lget_str(c, f[D_ENDPOINT_NAME], "endpoint_name", &s) == 0) {
+		if (spec_get_str(c, f[D_ENDPOINT_NAME], "endpoint_name", &s) ==
+		    0) {
 			if (!amlops_spec_endpoint_name_ok(s, why, sizeof(why)))
-				lerr(c, f[D_ENDPOINT_NAME],
+				spec_err(c, f[D_ENDPOINT_NAME],
 				    "endpoint name '%s' breaks Azure's naming "
 				    "rules: %s",
 				    s, why);
@@ -1006,20 +1016,21 @@ spec_parse_deployment(struct lctx *c, const struct ynode *m,
 				*endpoint_name_at = f[D_ENDPOINT_NAME];
 		}
 	} else
-		lerr(c, m,
+		spec_err(c, m,
 		    "a deployment needs 'endpoint_name' (the endpoint "
 		    "it belongs to)");
 
-	if (f[D_TYPE] && lget_enum(c, f[D_TYPE], "type", dep_types, 2, &t) == 0)
+	if (f[D_TYPE] &&
+	    spec_get_enum(c, f[D_TYPE], "type", dep_types, 2, &t) == 0)
 		dep->compute =
 		    t ? AMLOPS_COMPUTE_KUBERNETES : AMLOPS_COMPUTE_MANAGED;
 	if (f[D_DESCRIPTION] &&
-	    lget_str(c, f[D_DESCRIPTION], "description", &s) == 0)
+	    spec_get_str(c, f[D_DESCRIPTION], "description", &s) == 0)
 		dep->description = amlops_xstrdup(s);
 	if (f[D_TAGS]) {
 		cJSON *tags = NULL;
 
-		if (lget_strmap(c, f[D_TAGS], "tags", &tags) == 0) {
+		if (spec_get_strmap(c, f[D_TAGS], "tags", &tags) == 0) {
 			cJSON_Delete(dep->tags);
 			dep->tags = tags;
 		}
@@ -1027,7 +1038,7 @@ spec_parse_deployment(struct lctx *c, const struct ynode *m,
 	if (f[D_PROPERTIES]) {
 		cJSON *p = NULL;
 
-		if (lget_strmap(c, f[D_PROPERTIES], "properties", &p) == 0)
+		if (spec_get_strmap(c, f[D_PROPERTIES], "properties", &p) == 0)
 			jadd(dep->settings, "properties", p);
 	}
 	if (f[D_MODEL] &&
@@ -1035,7 +1046,7 @@ spec_parse_deployment(struct lctx *c, const struct ynode *m,
 	    dep->model.kind == AMLOPS_ASSET_INLINE)
 		default_name(&dep->model, dep->endpoint_name, name, "model");
 	if (f[D_CODE_CONFIGURATION] && !f[D_ENVIRONMENT])
-		lerr(c, k[D_CODE_CONFIGURATION],
+		spec_err(c, k[D_CODE_CONFIGURATION],
 		    "'code_configuration' needs an 'environment' to run the "
 		    "scoring script in");
 	if (f[D_CODE_CONFIGURATION] &&
@@ -1048,10 +1059,10 @@ spec_parse_deployment(struct lctx *c, const struct ynode *m,
 		default_name(
 		    &dep->environment.asset, dep->endpoint_name, name, "env");
 	if (f[D_INSTANCE_TYPE] &&
-	    lget_str(c, f[D_INSTANCE_TYPE], "instance_type", &s) == 0)
+	    spec_get_str(c, f[D_INSTANCE_TYPE], "instance_type", &s) == 0)
 		dep->instance_type = amlops_xstrdup(s);
 	if (f[D_INSTANCE_COUNT] &&
-	    lget_int(c, f[D_INSTANCE_COUNT], "instance_count", 1, 50,
+	    spec_get_int(c, f[D_INSTANCE_COUNT], "instance_count", 1, 50,
 	        " (the service's limit)", &x) == 0)
 		dep->instance_count = (int)x;
 	if (f[D_SCALE_SETTINGS])
@@ -1071,25 +1082,26 @@ spec_parse_deployment(struct lctx *c, const struct ynode *m,
 	if (f[D_ENVIRONMENT_VARIABLES]) {
 		cJSON *ev = NULL;
 
-		if (lget_strmap(c, f[D_ENVIRONMENT_VARIABLES],
+		if (spec_get_strmap(c, f[D_ENVIRONMENT_VARIABLES],
 		        "environment_variables", &ev) == 0)
 			jadd(dep->settings, "environmentVariables", ev);
 	}
-	if (f[D_APP_INSIGHTS_ENABLED] && lget_bool(c, f[D_APP_INSIGHTS_ENABLED],
-	                                     "app_insights_enabled", &t) == 0)
+	if (f[D_APP_INSIGHTS_ENABLED] &&
+	    spec_get_bool(
+	        c, f[D_APP_INSIGHTS_ENABLED], "app_insights_enabled", &t) == 0)
 		jadd(dep->settings, "appInsightsEnabled", cJSON_CreateBool(t));
 	if (f[D_EGRESS] &&
-	    lget_enum(c, f[D_EGRESS], "egress_public_network_access", egress, 2,
-	        &t) == 0)
+	    spec_get_enum(c, f[D_EGRESS], "egress_public_network_access",
+	        egress, 2, &t) == 0)
 		jadd(dep->settings, "egressPublicNetworkAccess",
 		    jstr(t ? "Disabled" : "Enabled"));
 	if (f[D_DATA_COLLECTOR])
 		parse_data_collector(c, f[D_DATA_COLLECTOR], dep->settings);
 	if (f[D_MODEL_MOUNT_PATH] &&
-	    lget_str(c, f[D_MODEL_MOUNT_PATH], "model_mount_path", &s) == 0)
+	    spec_get_str(c, f[D_MODEL_MOUNT_PATH], "model_mount_path", &s) == 0)
 		jadd(dep->settings, "modelMountPath", jstr(s));
 	if (f[D_RESOURCES] && f[D_RESOURCE_REQUIREMENTS])
-		lerr(c, k[D_RESOURCE_REQUIREMENTS],
+		spec_err(c, k[D_RESOURCE_REQUIREMENTS],
 		    "give 'resources' or the 2021 'resource_requirements', "
 		    "not both");
 	else if (f[D_RESOURCES] || f[D_RESOURCE_REQUIREMENTS]) {
@@ -1098,7 +1110,7 @@ spec_parse_deployment(struct lctx *c, const struct ynode *m,
 		                             : k[D_RESOURCE_REQUIREMENTS];
 
 		if (dep->compute != AMLOPS_COMPUTE_KUBERNETES)
-			lerr(c, kk,
+			spec_err(c, kk,
 			    "'%s' applies to kubernetes deployments "
 			    "only; add 'type: kubernetes' or remove it",
 			    kk->u.s.str);

@@ -94,13 +94,13 @@ parse_percent(const char *s, long *out)
 
 /* traffic / mirror_traffic: {deployment: percent} */
 static int
-parse_traffic(struct lctx *c, const struct ynode *v, const char *key,
+parse_traffic(struct spec_ctx *c, const struct ynode *v, const char *key,
     struct amlops_traffic **out, size_t *nout)
 {
 	struct amlops_traffic *t;
 	size_t i, n = 0;
 
-	if (lexpect(c, v, key, YN_MAP) < 0)
+	if (spec_expect(c, v, key, YN_MAP) < 0)
 		return -1;
 	t = amlops_xcalloc(v->n ? v->n : 1, sizeof(*t));
 	for (i = 0; i < v->n; i++) {
@@ -118,11 +118,12 @@ parse_traffic(struct lctx *c, const struct ynode *v, const char *key,
 			continue; /* a duplicate key, reported */
 		if (x->type != YN_SCALAR || !x->plain ||
 		    parse_percent(x->u.s.str, &pct) < 0) {
-			lerr(c, x,
+			spec_err(c, x,
 			    "%s for '%s' must be an integer from 0 to "
 			    "100, not %s%s%s",
 			    key, k->u.s.str, x->type == YN_SCALAR ? "'" : "",
-			    x->type == YN_SCALAR ? x->u.s.str : ynode_kind(x),
+			    x->type == YN_SCALAR ? x->u.s.str
+			                         : spec_ynode_kind(x),
 			    x->type == YN_SCALAR ? "'" : "");
 			continue;
 		}
@@ -141,7 +142,7 @@ parse_traffic(struct lctx *c, const struct ynode *v, const char *key,
 
 static void
 parse_identity(
-    struct lctx *c, const struct ynode *v, struct amlops_endpoint *ep)
+    struct spec_ctx *c, const struct ynode *v, struct amlops_endpoint *ep)
 {
 	static const char *const keys[] = {"type", "user_assigned_identities"};
 	static const char *const types[] = {"system_assigned", "user_assigned",
@@ -153,29 +154,30 @@ parse_identity(
 	size_t i;
 	int t;
 
-	if (lexpect(c, v, "identity", YN_MAP) < 0)
+	if (spec_expect(c, v, "identity", YN_MAP) < 0)
 		return;
-	lfields(c, v, "'identity'", keys, 2, f, NULL);
+	spec_fields(c, v, "'identity'", keys, 2, f, NULL);
 	if (!f[0]) {
-		lerr(c, v,
+		spec_err(c, v,
 		    "'identity' needs 'type' ('system_assigned' or "
 		    "'user_assigned')");
 		return;
 	}
-	if (lget_enum(c, f[0], "type", types, 4, &t) < 0)
+	if (spec_get_enum(c, f[0], "type", types, 4, &t) < 0)
 		return;
 	if (!(o = cJSON_CreateObject()))
 		abort();
 	cJSON_AddStringToObject(o, "type", rtypes[t]);
 	if (f[1]) {
 		if (t != 1 && t != 2) {
-			lerr(c, f[1],
+			spec_err(c, f[1],
 			    "'user_assigned_identities' needs "
 			    "identity type 'user_assigned'");
 			cJSON_Delete(o);
 			return;
 		}
-		if (lexpect(c, f[1], "user_assigned_identities", YN_SEQ) < 0) {
+		if (spec_expect(c, f[1], "user_assigned_identities", YN_SEQ) <
+		    0) {
 			cJSON_Delete(o);
 			return;
 		}
@@ -185,18 +187,18 @@ parse_identity(
 			const struct ynode *x = f[1]->u.kids[i], *r[1];
 			const char *s;
 
-			if (lexpect(c, x, "user_assigned_identities", YN_MAP) <
-			    0)
+			if (spec_expect(
+			        c, x, "user_assigned_identities", YN_MAP) < 0)
 				continue;
-			lfields(c, x, "a user-assigned identity", ukeys, 1, r,
-			    NULL);
+			spec_fields(c, x, "a user-assigned identity", ukeys, 1,
+			    r, NULL);
 			if (!r[0]) {
-				lerr(c, x,
+				spec_err(c, x,
 				    "a user-assigned identity needs "
 				    "'resource_id'");
 				continue;
 			}
-			if (lget_str(c, r[0], "resource_id", &s) == 0 &&
+			if (spec_get_str(c, r[0], "resource_id", &s) == 0 &&
 			    !cJSON_GetObjectItemCaseSensitive(uai, s))
 				cJSON_AddObjectToObject(uai, s);
 		}
@@ -247,7 +249,7 @@ static const char *const ep_keys[P__N] = {
 };
 
 static void
-check_traffic_sums(struct lctx *c, struct amlops_endpoint *ep,
+check_traffic_sums(struct spec_ctx *c, struct amlops_endpoint *ep,
     const struct ynode *tv, const struct ynode *mv)
 {
 	size_t i, j;
@@ -256,11 +258,11 @@ check_traffic_sums(struct lctx *c, struct amlops_endpoint *ep,
 	for (i = 0; i < ep->ntraffic; i++)
 		sum += ep->traffic[i].percent;
 	if (ep->ntraffic > 0 && sum != 100)
-		lerr(c, tv, "traffic must add up to 100, not %d", sum);
+		spec_err(c, tv, "traffic must add up to 100, not %d", sum);
 	if (!ep->nmirror)
 		return;
 	if (ep->nmirror > 1) {
-		lerr(c, mv,
+		spec_err(c, mv,
 		    "mirror_traffic may name one deployment, not %zu "
 		    "(the service's rule)",
 		    ep->nmirror);
@@ -292,7 +294,7 @@ check_traffic_sums(struct lctx *c, struct amlops_endpoint *ep,
 
 static void
 parse_endpoint(
-    struct lctx *c, const struct ynode *m, int k8s_schema, struct unit *u)
+    struct spec_ctx *c, const struct ynode *m, int k8s_schema, struct unit *u)
 {
 	static const char *const ep_types[] = {"online"};
 	static const char *const pna[] = {"enabled", "disabled"};
@@ -303,15 +305,15 @@ parse_endpoint(
 	size_t i;
 	int t, has_inline = 0;
 
-	lfields(c, m, "an endpoint", ep_keys, P__N, f, k);
+	spec_fields(c, m, "an endpoint", ep_keys, P__N, f, k);
 	if (!f[P_NAME]) {
-		lerr(c, m, "an endpoint needs 'name'");
+		spec_err(c, m, "an endpoint needs 'name'");
 		return;
 	}
-	if (lget_str(c, f[P_NAME], "name", &name) < 0)
+	if (spec_get_str(c, f[P_NAME], "name", &name) < 0)
 		return;
 	if (!amlops_spec_endpoint_name_ok(name, why, sizeof(why)))
-		lerr(c, f[P_NAME],
+		spec_err(c, f[P_NAME],
 		    "endpoint name '%s' breaks Azure's naming "
 		    "rules: %s",
 		    name, why);
@@ -324,14 +326,14 @@ parse_endpoint(
 		ep->compute = AMLOPS_COMPUTE_KUBERNETES;
 
 	if (f[P_TYPE])
-		lget_enum(c, f[P_TYPE], "type", ep_types, 1, &t);
+		spec_get_enum(c, f[P_TYPE], "type", ep_types, 1, &t);
 	if (f[P_DESCRIPTION] &&
-	    lget_str(c, f[P_DESCRIPTION], "description", &s) == 0)
+	    spec_get_str(c, f[P_DESCRIPTION], "description", &s) == 0)
 		ep->description = amlops_xstrdup(s);
 	if (f[P_TAGS]) {
 		cJSON *tags = NULL;
 
-		if (lget_strmap(c, f[P_TAGS], "tags", &tags) == 0) {
+		if (spec_get_strmap(c, f[P_TAGS], "tags", &tags) == 0) {
 			cJSON_Delete(ep->tags);
 			ep->tags = tags;
 		}
@@ -339,7 +341,7 @@ parse_endpoint(
 	if (f[P_PROPERTIES]) {
 		cJSON *p = NULL;
 
-		if (lget_strmap(c, f[P_PROPERTIES], "properties", &p) == 0)
+		if (spec_get_strmap(c, f[P_PROPERTIES], "properties", &p) == 0)
 			cJSON_Delete(p);
 	}
 	if (f[P_AUTH_MODE]) {
@@ -350,22 +352,23 @@ parse_endpoint(
 		    (t = amlops_auth_mode_parse(f[P_AUTH_MODE]->u.s.str)) >= 0)
 			ep->auth_mode = (enum amlops_auth_mode)t;
 		else
-			lget_enum(c, f[P_AUTH_MODE], "auth_mode", modes, 3, &t);
+			spec_get_enum(
+			    c, f[P_AUTH_MODE], "auth_mode", modes, 3, &t);
 	}
 	if (f[P_PUBLIC_NETWORK_ACCESS] &&
-	    lget_enum(c, f[P_PUBLIC_NETWORK_ACCESS], "public_network_access",
-	        pna, 2, &t) == 0)
+	    spec_get_enum(c, f[P_PUBLIC_NETWORK_ACCESS],
+	        "public_network_access", pna, 2, &t) == 0)
 		ep->public_network_access = amlops_xstrdup(pna[t]);
 	if (f[P_COMPUTE] && f[P_TARGET])
-		lerr(c, k[P_TARGET],
+		spec_err(c, k[P_TARGET],
 		    "give 'compute' or the 2021 'target', "
 		    "not both");
 	else if (f[P_COMPUTE] || f[P_TARGET]) {
 		const struct ynode *cv =
 		    f[P_COMPUTE] ? f[P_COMPUTE] : f[P_TARGET];
 
-		if (lget_str(c, cv, f[P_COMPUTE] ? "compute" : "target", &s) ==
-		    0) {
+		if (spec_get_str(
+		        c, cv, f[P_COMPUTE] ? "compute" : "target", &s) == 0) {
 			ep->compute = AMLOPS_COMPUTE_KUBERNETES;
 			ep->compute_name = amlops_xstrdup(compute_name(s));
 		}
@@ -380,13 +383,13 @@ parse_endpoint(
 		    &ep->mirror, &ep->nmirror);
 	check_traffic_sums(c, ep, f[P_TRAFFIC], f[P_MIRROR_TRAFFIC]);
 	if (f[P_DEPLOYMENTS] &&
-	    lexpect(c, f[P_DEPLOYMENTS], "deployments", YN_SEQ) == 0) {
+	    spec_expect(c, f[P_DEPLOYMENTS], "deployments", YN_SEQ) == 0) {
 		has_inline = 1;
 		for (i = 0; i < f[P_DEPLOYMENTS]->n; i++) {
 			const struct ynode *d = f[P_DEPLOYMENTS]->u.kids[i];
 			struct amlops_deployment *dep;
 
-			if (lexpect(c, d, "deployments", YN_MAP) < 0)
+			if (spec_expect(c, d, "deployments", YN_MAP) < 0)
 				continue;
 			dep = spec_parse_deployment(c, d, ep->name, 1,
 			    ep->compute == AMLOPS_COMPUTE_KUBERNETES, NULL);
@@ -406,7 +409,7 @@ enum fkind {
 static int
 has_key(const struct ynode *m, const char *key)
 {
-	return ynode_get(m, key, NULL) != NULL;
+	return spec_ynode_get(m, key, NULL) != NULL;
 }
 
 /* What the $schema URL names: ".../managedOnlineEndpoint.schema.json" */
@@ -426,7 +429,7 @@ schema_kind(const char *url)
 static enum fkind
 classify(const struct ynode *root, char **why, int *k8s)
 {
-	const struct ynode *schema = ynode_get(root, "$schema", NULL);
+	const struct ynode *schema = spec_ynode_get(root, "$schema", NULL);
 	int ep_keys_seen, dep_keys_seen;
 
 	*why = NULL;
@@ -463,7 +466,7 @@ classify(const struct ynode *root, char **why, int *k8s)
 	if (has_key(root, "endpoint_name"))
 		return F_DEPLOYMENT;
 	{
-		const struct ynode *t = ynode_get(root, "type", NULL);
+		const struct ynode *t = spec_ynode_get(root, "type", NULL);
 
 		if (t && t->type == YN_SCALAR && !strcmp(t->u.s.str, "online"))
 			return F_ENDPOINT;
@@ -515,7 +518,7 @@ load_file(struct amlops_spec *spec, struct amlops_diags *diags,
     const struct amlops_spec_opts *opts, const char *path,
     const struct amlops_spec_file *f, struct unit *u)
 {
-	struct lctx c = {diags, opts, path, NULL, 0};
+	struct spec_ctx c = {diags, opts, path, NULL, 0};
 	struct amlops_diags soft = AMLOPS_DIAGS_INIT;
 	struct ydoc doc;
 	enum fkind kind = F_ENDPOINT;
@@ -528,7 +531,7 @@ load_file(struct amlops_spec *spec, struct amlops_diags *diags,
 	if (spec_yaml_parse(&doc, diags, &soft, path, f->data, f->len) < 0)
 		goto done;
 	root = doc.root;
-	if (!root || ynode_is_null(root)) {
+	if (!root || spec_ynode_is_null(root)) {
 		amlops_diags_add(diags, path, 1, 1,
 		    "file is empty; expected an endpoint or a deployment");
 		goto done;
@@ -537,7 +540,7 @@ load_file(struct amlops_spec *spec, struct amlops_diags *diags,
 		kind = F_SKIP;
 		add_skipped(spec, path,
 		    amlops_xasprintf("its top level is %s, not a mapping",
-		        ynode_kind(root)));
+		        spec_ynode_kind(root)));
 		goto done;
 	}
 	slash = strrchr(path, '/');
@@ -706,7 +709,7 @@ closest_dep(const struct amlops_endpoint *ep, const char *name)
 	names = amlops_xmalloc(ep->ndeployments * sizeof(*names));
 	for (i = 0; i < ep->ndeployments; i++)
 		names[i] = ep->deployments[i]->name;
-	r = lclosest(name, names, ep->ndeployments);
+	r = spec_closest(name, names, ep->ndeployments);
 	free(names);
 	return r;
 }
@@ -785,7 +788,7 @@ link_unit(struct amlops_diags *diags, struct unit *u, int alone)
 
 			for (j = 0; j < u->neps; j++)
 				names[j] = u->eps[j]->name;
-			hint = lclosest(dep->endpoint_name, names, u->neps);
+			hint = spec_closest(dep->endpoint_name, names, u->neps);
 			if (hint)
 				amlops_diags_add(diags, dep->loc.file, l->line,
 				    l->col,

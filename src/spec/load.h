@@ -10,7 +10,7 @@
 #include "spec/yaml.h"
 
 /* Where the loader is: the file, its folder, what it may check. */
-struct lctx {
+struct spec_ctx {
 	struct amlops_diags *diags;
 	const struct amlops_spec_opts *opts;
 	const char *file; /* repository-relative, borrowed */
@@ -18,7 +18,7 @@ struct lctx {
 	size_t errors;    /* diagnostics this file added */
 };
 
-void lerr(struct lctx *c, const struct ynode *at, const char *fmt, ...)
+void spec_err(struct spec_ctx *c, const struct ynode *at, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /*
@@ -27,32 +27,34 @@ void lerr(struct lctx *c, const struct ynode *at, const char *fmt, ...)
  * reported, with a "did you mean" when one is close; `what` names the
  * mapping for the message ("a deployment", "'request_settings'").
  */
-void lfields(struct lctx *c, const struct ynode *m, const char *what,
+void spec_fields(struct spec_ctx *c, const struct ynode *m, const char *what,
     const char *const *keys, size_t nkeys, const struct ynode **vals,
     const struct ynode **keyn);
 
 /* The closest of `cands` to `s`, or NULL when none is close. */
-const char *lclosest(const char *s, const char *const *cands, size_t n);
+const char *spec_closest(const char *s, const char *const *cands, size_t n);
 
 /* Value getters: each reports a wrong value and returns -1. */
-int lget_str(
-    struct lctx *c, const struct ynode *v, const char *key, const char **out);
-int lget_int(struct lctx *c, const struct ynode *v, const char *key, long lo,
-    long hi, const char *why, long *out);
-int lget_bool(struct lctx *c, const struct ynode *v, const char *key, int *out);
-int lget_num(struct lctx *c, const struct ynode *v, const char *key, double lo,
-    double hi, double *out);
-int lget_enum(struct lctx *c, const struct ynode *v, const char *key,
+int spec_get_str(struct spec_ctx *c, const struct ynode *v, const char *key,
+    const char **out);
+int spec_get_int(struct spec_ctx *c, const struct ynode *v, const char *key,
+    long lo, long hi, const char *why, long *out);
+int spec_get_bool(
+    struct spec_ctx *c, const struct ynode *v, const char *key, int *out);
+int spec_get_num(struct spec_ctx *c, const struct ynode *v, const char *key,
+    double lo, double hi, double *out);
+int spec_get_enum(struct spec_ctx *c, const struct ynode *v, const char *key,
     const char *const *vals, size_t n, int *out);
 /* A mapping of scalars, as a cJSON object of strings. */
-int lget_strmap(
-    struct lctx *c, const struct ynode *v, const char *key, cJSON **out);
-int lexpect(struct lctx *c, const struct ynode *v, const char *key, int type);
+int spec_get_strmap(
+    struct spec_ctx *c, const struct ynode *v, const char *key, cJSON **out);
+int spec_expect(
+    struct spec_ctx *c, const struct ynode *v, const char *key, int type);
 
-enum lwant {
-	LWANT_ANY,
-	LWANT_FILE,
-	LWANT_DIR,
+enum spec_want {
+	SPEC_WANT_ANY,
+	SPEC_WANT_FILE,
+	SPEC_WANT_DIR,
 };
 
 /*
@@ -61,11 +63,11 @@ enum lwant {
  * inside the repository and, unless the load is ALONE, that it exists as
  * `want`. NULL (reported) on failure.
  */
-char *lresolve(struct lctx *c, const struct ynode *at, const char *key,
-    const char *base, const char *rel, enum lwant want);
+char *spec_resolve(struct spec_ctx *c, const struct ynode *at, const char *key,
+    const char *base, const char *rel, enum spec_want want);
 
 /* Deployment and endpoint parsing (deploy.c). */
-struct amlops_deployment *spec_parse_deployment(struct lctx *c,
+struct amlops_deployment *spec_parse_deployment(struct spec_ctx *c,
     const struct ynode *m, const char *endpoint, int inline_2021,
     int kubernetes, const struct ynode **endpoint_name_at);
 

@@ -225,7 +225,7 @@ check_map_keys(struct pstate *ps, struct ynode *m)
 			amlops_diags_add(ps->soft, ps->file, k->line, k->col,
 			    "a key must be a plain value, not %s (is a "
 			    "'{{...}}' template placeholder left unquoted?)",
-			    ynode_kind(k));
+			    spec_ynode_kind(k));
 			allscalar = 0;
 		}
 	}
@@ -505,7 +505,8 @@ spec_yaml_parse(struct ydoc *doc, struct amlops_diags *diags,
 }
 
 const struct ynode *
-ynode_get(const struct ynode *m, const char *key, const struct ynode **keyp)
+spec_ynode_get(
+    const struct ynode *m, const char *key, const struct ynode **keyp)
 {
 	size_t i, len = strlen(key);
 
@@ -525,19 +526,19 @@ ynode_get(const struct ynode *m, const char *key, const struct ynode **keyp)
 }
 
 const char *
-ynode_kind(const struct ynode *n)
+spec_ynode_kind(const struct ynode *n)
 {
 	if (n->type == YN_MAP)
 		return "a mapping";
 	if (n->type == YN_SEQ)
 		return "a list";
-	if (ynode_is_null(n))
+	if (spec_ynode_is_null(n))
 		return "empty";
 	return "a string";
 }
 
 int
-ynode_is_null(const struct ynode *n)
+spec_ynode_is_null(const struct ynode *n)
 {
 	if (n->type != YN_SCALAR || !n->plain)
 		return 0;

@@ -69,13 +69,13 @@ int spec_yaml_parse(struct ydoc *doc, struct amlops_diags *diags,
 void spec_ydoc_release(struct ydoc *doc);
 
 /* The value of `key` in map `m`, or NULL; the key node into *keyp. */
-const struct ynode *ynode_get(
+const struct ynode *spec_ynode_get(
     const struct ynode *m, const char *key, const struct ynode **keyp);
 
 /* "a mapping", "a list", "a string"... for messages. */
-const char *ynode_kind(const struct ynode *n);
+const char *spec_ynode_kind(const struct ynode *n);
 
 /* A scalar that is YAML's null: empty and plain, "~", "null". */
-int ynode_is_null(const struct ynode *n);
+int spec_ynode_is_null(const struct ynode *n);
 
 #endif
