@@ -26,6 +26,10 @@
 #include "rest_git.h"
 #include "rest_harness.h"
 
+#define CONDA                                                                  \
+	"name: scoring\ndependencies:\n  - python=3.11\n  - pip:\n"            \
+	"    - azureml-inference-server-http\n"
+
 static char *tmp, *hostdir, *errlog;
 static pid_t host_pid;
 static struct amlops_hostinfo *info;
@@ -449,13 +453,17 @@ make_repo(void)
 
 	assert_int_equal(amlops_mkdir_p(repo, 0755), 0);
 	assert_int_equal(git_sh(repo, "git init -q -b main ."), 0);
-	assert_int_equal(git_sh(repo, "mkdir -p model/sub src"), 0);
+	assert_int_equal(git_sh(repo, "mkdir -p model/sub src env"), 0);
 	f = amlops_xasprintf("%s/model/weights.json", repo);
 	assert_int_equal(
 	    amlops_file_write_atomic(f, "{\"scale\": 3}\n", 13, 0644), 0);
 	free(f);
 	f = amlops_xasprintf("%s/model/sub/notes.txt", repo);
 	assert_int_equal(amlops_file_write_atomic(f, "v1\n", 3, 0644), 0);
+	free(f);
+	f = amlops_xasprintf("%s/env/conda.yml", repo);
+	assert_int_equal(
+	    amlops_file_write_atomic(f, CONDA, strlen(CONDA), 0644), 0);
 	free(f);
 	f = amlops_xasprintf("%s/src/score.py", repo);
 	assert_int_equal(
@@ -527,6 +535,14 @@ backend__deployment_from_a_git_commit_serves_requests(void **state)
 	dep->endpoint_name = amlops_xstrdup("gitops");
 	inline_asset(&dep->model, &g, "model");
 	inline_asset(&dep->code, &g, "src");
+	/* An environment: an image and a conda file's content. */
+	dep->environment.asset.kind = AMLOPS_ASSET_INLINE;
+	git_files_id(dep->environment.asset.content_id, &g, "env/conda.yml");
+	dep->environment.asset.version =
+	    amlops_xstrndup(dep->environment.asset.content_id, 12);
+	dep->environment.image = amlops_xstrdup(
+	    "mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference");
+	dep->environment.conda_file = amlops_xstrdup("env/conda.yml");
 	dep->scoring_script = amlops_xstrdup("score.py");
 	dep->instance_type = amlops_xstrdup("Standard_DS2_v2");
 	cJSON_AddItemToObject(dep->settings, "requestSettings",
@@ -590,6 +606,10 @@ backend__deployment_from_a_git_commit_serves_requests(void **state)
 	assert_string_equal(
 	    got->deployments[0]->model.version, dep->model.version);
 	assert_string_equal(got->deployments[0]->code.name, "gitops-blue-code");
+	assert_string_equal(
+	    got->deployments[0]->environment.asset.name, "gitops-blue-env");
+	assert_string_equal(got->deployments[0]->environment.asset.version,
+	    dep->environment.asset.version);
 	assert_string_equal(got->deployments[0]->scoring_script, "score.py");
 	assert_string_equal(
 	    got->deployments[0]->instance_type, "Standard_DS2_v2");
@@ -773,6 +793,16 @@ shapes__every_body_sent_matches_the_reference(void **state)
 
 		if (strncmp(path, "/_amlops/", 9) == 0)
 			continue; /* the test's own fault requests */
+		if (strstr(path, "/environments/")) {
+			/* The conda file's content, not its path. */
+			const cJSON *p =
+			    cJSON_GetObjectItem(body, "properties");
+
+			assert_string_equal(
+			    cJSON_GetObjectItem(p, "condaFile")->valuestring,
+			    CONDA);
+			assert_non_null(cJSON_GetObjectItem(p, "image"));
+		}
 		for (i = 0; i < AMLOPS_ARRAY_SIZE(map); i++)
 			if (strcmp(method, map[i].method) == 0 &&
 			    strstr(path, map[i].pattern))
@@ -806,9 +836,12 @@ shapes__every_body_sent_matches_the_reference(void **state)
 	if (bad.len)
 		fail_msg("request bodies that differ from the reference:\n%s",
 		    amlops_buf_cstr(&bad));
-	/* Endpoint, deployment, code, model and getLogs bodies were sent. */
-	assert_true(checked >= 6);
-	assert_true(kinds >= 5);
+	/*
+	 * Endpoint, deployment, code, model, environment and getLogs
+	 * bodies were sent.
+	 */
+	assert_true(checked >= 7);
+	assert_true(kinds >= 6);
 	amlops_buf_release(&bad);
 	cJSON_Delete(spec);
 	free(root);
