@@ -245,10 +245,17 @@ spec_get_strmap(
 	size_t i;
 	int bad = 0;
 
-	if (spec_expect(c, v, key, YN_MAP) < 0)
-		return -1;
 	if (!(o = cJSON_CreateObject()))
 		abort();
+	/* `tags:` with nothing after it is an empty map */
+	if (spec_ynode_is_null(v)) {
+		*out = o;
+		return 0;
+	}
+	if (spec_expect(c, v, key, YN_MAP) < 0) {
+		cJSON_Delete(o);
+		return -1;
+	}
 	for (i = 0; i < v->n; i++) {
 		const struct ynode *k = v->u.kids[2 * i];
 		const struct ynode *x = v->u.kids[2 * i + 1];

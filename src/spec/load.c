@@ -100,6 +100,12 @@ parse_traffic(struct spec_ctx *c, const struct ynode *v, const char *key,
 	struct amlops_traffic *t;
 	size_t i, n = 0;
 
+	/* `traffic:` with nothing after it is an empty map */
+	if (spec_ynode_is_null(v)) {
+		*out = NULL;
+		*nout = 0;
+		return 0;
+	}
 	if (spec_expect(c, v, key, YN_MAP) < 0)
 		return -1;
 	t = amlops_xcalloc(v->n ? v->n : 1, sizeof(*t));

@@ -693,6 +693,16 @@ spec__traffic_values_and_sum(void **state)
 	spec = load_ok(empty, 1, 0);
 	assert_int_equal(spec->endpoints[0]->ntraffic, 0);
 	amlops_spec_free(spec);
+	{
+		const struct fx null[] = {{"e.yml",
+		    "name: my-ep\nauth_mode: key\ntraffic:\ntags:\n"}};
+
+		spec = load_ok(null, 1, 0);
+		assert_int_equal(spec->endpoints[0]->ntraffic, 0);
+		assert_int_equal(
+		    cJSON_GetArraySize(spec->endpoints[0]->tags), 0);
+		amlops_spec_free(spec);
+	}
 }
 
 static void
