@@ -388,14 +388,21 @@ cmd_validate(int argc, char **argv, struct cli_ctx *ctx)
 		if (S_ISDIR(sb.st_mode)) {
 			/* a repository of its own */
 			struct vset repo;
+			char *disp = amlops_xstrdup(arg);
+			size_t dl = strlen(disp);
 
+			/* "repo/" prints as "repo/x.yml", not "repo//x.yml" */
+			while (dl > 1 && disp[dl - 1] == '/')
+				disp[--dl] = '\0';
 			memset(&repo, 0, sizeof(repo));
 			repo.root = real;
-			if (walk(&repo, real, "", arg) < 0) {
+			if (walk(&repo, real, "", disp) < 0) {
 				rc = cli_error("%s", amlops_err_last());
 				vset_release(&repo);
+				free(disp);
 				goto done;
 			}
+			free(disp);
 			check_set(&st, &repo);
 			vset_release(&repo);
 			continue;
