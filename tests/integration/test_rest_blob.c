@@ -32,6 +32,7 @@
 static char *tmp, *errlog, *endpoint;
 static pid_t azurite_pid;
 static struct amlops_blob_client *client;
+static struct amlops_buf leaks = AMLOPS_BUF_INIT; /* secrets to grep for */
 
 static int
 setup(void **state)
@@ -236,6 +237,87 @@ blob__failures_say_what_and_why(void **state)
 	    amlops_err_last(), "blob name must have 1 to 1024 characters");
 }
 
+/* Percent-encodes a query value. */
+static char *
+qesc(const char *s)
+{
+	struct amlops_buf b = AMLOPS_BUF_INIT;
+
+	for (; *s; s++) {
+		if ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') ||
+		    (*s >= '0' && *s <= '9') || *s == '-' || *s == '.' ||
+		    *s == '_' || *s == '~')
+			amlops_buf_putc(&b, *s);
+		else
+			amlops_buf_printf(&b, "%%%02X", (unsigned char)*s);
+	}
+	return amlops_buf_detach(&b);
+}
+
+/*
+ * A service SAS for a container, signed as Azure documents it (version
+ * 2020-12-06 and later), the way a user would get one from the portal.
+ */
+static char *
+container_sas(const char *container, const char *perms)
+{
+	const char *se = "2035-01-01T00:00:00Z", *sv = "2021-08-06";
+	char *sts, *sig_q, *se_q, *out;
+	char sig[64];
+
+	sts =
+	    amlops_xasprintf("%s\n\n%s\n/blob/%s/%s\n\n\n\n%s\nc\n\n\n\n\n\n\n",
+	        perms, se, ACCOUNT, container, sv);
+	assert_int_equal(amlops_blob_sign(sig, KEY, sts), 0);
+	sig_q = qesc(sig);
+	se_q = qesc(se);
+	out = amlops_xasprintf(
+	    "sv=%s&sr=c&sp=%s&se=%s&sig=%s", sv, perms, se_q, sig_q);
+	free(sts);
+	free(sig_q);
+	free(se_q);
+	return out;
+}
+
+static void
+blob__sas_token_authorises_instead_of_the_key(void **state)
+{
+	struct amlops_blob_client *c = NULL;
+	struct amlops_blob_cfg cfg = {.endpoint = endpoint};
+	struct amlops_buf b = AMLOPS_BUF_INIT;
+	char *sas = container_sas("azureml", "rcwl"), *bad;
+	const char *m;
+
+	(void)state;
+	cfg.sas = sas;
+	assert_int_equal(amlops_blob_client_new(&c, &cfg), 0);
+	if (amlops_blob_put(c, "azureml", "sas/one.txt", "via sas", 7) < 0)
+		fail_msg("%s", amlops_err_last());
+	amlops_buf_init(&b, 1 << 20);
+	assert_int_equal(amlops_blob_get(c, "azureml", "sas/one.txt", &b), 0);
+	assert_int_equal(b.len, 7);
+	assert_memory_equal(b.ptr, "via sas", 7);
+	amlops_buf_release(&b);
+	amlops_blob_client_free(c);
+
+	/* A SAS signed with another key is refused, and never shown. */
+	bad = amlops_xstrdup(sas);
+	memcpy(strstr(bad, "sig=") + 4, "AAAA", 4);
+	cfg.sas = bad;
+	assert_int_equal(amlops_blob_client_new(&c, &cfg), 0);
+	assert_int_equal(amlops_blob_put(c, "azureml", "sas/two.txt", "x", 1),
+	    AMLOPS_EINVALID);
+	m = amlops_err_last();
+	assert_true(strncmp(m, "put blob 'azureml/sas/two.txt': 403 Forbidden",
+	                strlen("put blob 'azureml/sas/two.txt': 403 "
+	                       "Forbidden")) == 0);
+	assert_null(strstr(m, "sig="));
+	amlops_buf_printf(&leaks, "%s\n%s\n", sas, bad);
+	amlops_blob_client_free(c);
+	free(sas);
+	free(bad);
+}
+
 static char *
 make_repo(unsigned char *weights, size_t wlen)
 {
@@ -427,6 +509,15 @@ secrets__account_key_never_printed(void **state)
 	assert_non_null(strstr(out, "amlops_blob_put"));
 	assert_null(strstr(out, KEY));
 	assert_null(strstr(out, "SharedKey"));
+	/* The SAS signatures: their sig= values. */
+	for (const char *p = amlops_buf_cstr(&leaks);
+	     (p = strstr(p, "sig=")) != NULL; p += 4) {
+		char *sig = amlops_xstrndup(p + 4, strcspn(p + 4, "&\n"));
+
+		assert_null(strstr(out, sig));
+		free(sig);
+	}
+	amlops_buf_release(&leaks);
 	free(out);
 }
 
@@ -437,6 +528,7 @@ main(void)
 	    cmocka_unit_test(blob__put_head_get_list_round_trip),
 	    cmocka_unit_test(blob__large_file_goes_up_in_blocks),
 	    cmocka_unit_test(blob__failures_say_what_and_why),
+	    cmocka_unit_test(blob__sas_token_authorises_instead_of_the_key),
 	    cmocka_unit_test(
 	        upload__model_and_code_from_a_commit_then_nothing_twice),
 	    cmocka_unit_test(download__folder_url_lands_in_a_directory),
