@@ -5,6 +5,7 @@
  * an offline plan uses.
  */
 #include <assert.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,46 +247,147 @@ auto_version(struct amlops_asset *a)
 	}
 }
 
+/*
+ * Content ids by path for one load: many deployments share a model, code
+ * folder or conda file, and each lookup walks the tree from its root.
+ * Open addressing on an FNV-1a hash; an empty id means "not there".
+ */
+struct idcache {
+	char **keys;
+	char (*ids)[41];
+	size_t cap, n;
+	git_tree *tree;
+};
+
+static uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
+
+static void idcache_put(struct idcache *c, char *key, const char *id);
+
 static void
-fill_asset(struct amlops_asset *a, git_tree *tree)
+idcache_grow(struct idcache *c)
+{
+	struct idcache old = *c;
+	size_t i;
+
+	c->cap = old.cap ? old.cap * 2 : 64;
+	c->keys = amlops_xcalloc(c->cap, sizeof(*c->keys));
+	c->ids = amlops_xcalloc(c->cap, sizeof(*c->ids));
+	c->n = 0;
+	for (i = 0; i < old.cap; i++)
+		if (old.keys[i])
+			idcache_put(c, old.keys[i], old.ids[i]);
+	free(old.keys);
+	free(old.ids);
+}
+
+/* Takes ownership of `key`. */
+static void
+idcache_put(struct idcache *c, char *key, const char *id)
+{
+	size_t i;
+
+	if ((c->n + 1) * 2 > c->cap)
+		idcache_grow(c);
+	for (i = fnv1a(key) & (c->cap - 1); c->keys[i];
+	     i = (i + 1) & (c->cap - 1))
+		;
+	c->keys[i] = key;
+	memcpy(c->ids[i], id, 41);
+	c->n++;
+}
+
+static const char *
+idcache_get(const struct idcache *c, const char *key)
+{
+	size_t i;
+
+	if (!c->cap)
+		return NULL;
+	for (i = fnv1a(key) & (c->cap - 1); c->keys[i];
+	     i = (i + 1) & (c->cap - 1))
+		if (!strcmp(c->keys[i], key))
+			return c->ids[i];
+	return NULL;
+}
+
+static void
+idcache_release(struct idcache *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->cap; i++)
+		free(c->keys[i]);
+	free(c->keys);
+	free(c->ids);
+	memset(c, 0, sizeof(*c));
+}
+
+/* The id of `path` at the tree, or "" when it is not there. */
+static const char *
+path_id(struct idcache *c, const char *path)
+{
+	const char *hit = idcache_get(c, path);
+	char id[41];
+
+	if (hit)
+		return hit;
+	if (amlops_source_tree_id(id, c->tree, path) < 0) {
+		/* the loader reported the missing path */
+		id[0] = '\0';
+		amlops_err_clear();
+	}
+	idcache_put(c, amlops_xstrdup(path), id);
+	return idcache_get(c, path);
+}
+
+static void
+fill_asset(struct amlops_asset *a, struct idcache *c)
 {
 	if (a->kind != AMLOPS_ASSET_INLINE || !a->path)
 		return;
-	if (amlops_source_tree_id(a->content_id, tree, a->path) < 0) {
-		/* the loader reported the missing path */
-		a->content_id[0] = '\0';
-		amlops_err_clear();
-		return;
-	}
+	memcpy(a->content_id, path_id(c, a->path), 41);
 	auto_version(a);
 }
 
 static void
-fill_environment(struct amlops_environment *env, git_tree *tree)
+fill_environment(struct amlops_environment *env, struct idcache *c)
 {
 	char conda[41] = "", build[41] = "", *text;
+	const char *hit;
 	git_oid oid;
 
 	if (env->asset.kind != AMLOPS_ASSET_INLINE)
 		return;
-	if (env->conda_file &&
-	    amlops_source_tree_id(conda, tree, env->conda_file) < 0)
-		conda[0] = '\0';
-	if (env->build_path &&
-	    amlops_source_tree_id(build, tree, env->build_path) < 0)
-		build[0] = '\0';
-	amlops_err_clear();
+	if (env->conda_file)
+		memcpy(conda, path_id(c, env->conda_file), 41);
+	if (env->build_path)
+		memcpy(build, path_id(c, env->build_path), 41);
 	text = amlops_xasprintf("amlops-environment\n%s\n%s\n%s\n",
 	    env->image ? env->image : "", conda, build);
-	git_odb_hash(&oid, text, strlen(text), GIT_OBJECT_BLOB);
-	git_oid_tostr(env->asset.content_id, 41, &oid);
-	free(text);
+	/* the recipe text never names a path: it cannot collide with one */
+	if ((hit = idcache_get(c, text))) {
+		memcpy(env->asset.content_id, hit, 41);
+		free(text);
+	} else {
+		git_odb_hash(&oid, text, strlen(text), GIT_OBJECT_BLOB);
+		git_oid_tostr(env->asset.content_id, 41, &oid);
+		idcache_put(c, text, env->asset.content_id);
+	}
 	auto_version(&env->asset);
 }
 
 static void
 fill_spec(struct amlops_spec *spec, git_tree *tree)
 {
+	struct idcache c = {NULL, NULL, 0, 0, tree};
 	size_t i, j;
 
 	if (!tree)
@@ -296,11 +398,12 @@ fill_spec(struct amlops_spec *spec, git_tree *tree)
 		for (j = 0; j < ep->ndeployments; j++) {
 			struct amlops_deployment *d = ep->deployments[j];
 
-			fill_asset(&d->model, tree);
-			fill_asset(&d->code, tree);
-			fill_environment(&d->environment, tree);
+			fill_asset(&d->model, &c);
+			fill_asset(&d->code, &c);
+			fill_environment(&d->environment, &c);
 		}
 	}
+	idcache_release(&c);
 }
 
 /* Keeps the paths of `only` that are blobs in `tree`. */
