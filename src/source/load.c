@@ -731,6 +731,29 @@ any_changed_skipped(const struct amlops_source_pair *p)
 	return 0;
 }
 
+/*
+ * Whether an endpoint of `base` is missing from `head`. A narrowed load
+ * cannot tell a deleted endpoint from one whose deployment files, left
+ * in another folder, now name nothing: only a full load can refuse that.
+ */
+static int
+any_endpoint_gone(
+    const struct amlops_spec *base, const struct amlops_spec *head)
+{
+	size_t i, j = 0;
+
+	for (i = 0; i < base->nendpoints; i++) {
+		while (
+		    j < head->nendpoints && strcmp(head->endpoints[j]->name,
+		                                base->endpoints[i]->name) < 0)
+			j++;
+		if (j == head->nendpoints ||
+		    strcmp(head->endpoints[j]->name, base->endpoints[i]->name))
+			return 1;
+	}
+	return 0;
+}
+
 int
 amlops_source_load_pair(struct amlops_source_pair *out,
     struct amlops_diags *diags, struct amlops_source *src, const char *base,
@@ -754,7 +777,8 @@ amlops_source_load_pair(struct amlops_source_pair *out,
 		    (const char *const *)files, nfiles, NULL);
 		e2 = load_tree(&p.head, diags, src->repo, ht, cfg,
 		    (const char *const *)files, nfiles, &p.nloaded);
-		if (e1 == 0 && e2 == 0 && !any_changed_skipped(&p)) {
+		if (e1 == 0 && e2 == 0 && !any_changed_skipped(&p) &&
+		    !any_endpoint_gone(p.base, p.head)) {
 			p.narrowed = 1;
 			goto loaded;
 		}

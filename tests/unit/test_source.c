@@ -855,6 +855,62 @@ source__touched_endpoints_and_narrowed_loads(void **state)
 	amlops_source_free(src);
 }
 
+static void
+source__deployments_in_another_folder_load_fully(void **state)
+{
+	struct repo *r = *state;
+	struct amlops_source *src;
+	struct amlops_source_pair pair = AMLOPS_SOURCE_PAIR_INIT;
+	struct amlops_diags diags = AMLOPS_DIAGS_INIT;
+	char a[41], b[41], c[41], *msg;
+	const struct amlops_endpoint *ep;
+
+	churn_repo(r);
+	sh("cd %s && mkdir deployments && "
+	   "sed 's|../../models|../models|; s|../../env|../env|' "
+	   "endpoints/churn/blue.yml > deployments/churn-blue.yml && "
+	   "git rm -q endpoints/churn/blue.yml && git add -A && "
+	   "git commit -q -m split && "
+	   "sed -i 's/instance_count: 1/instance_count: 2/' "
+	   "deployments/churn-blue.yml && git commit -qam scale && "
+	   "git rm -q endpoints/churn/endpoint.yml && "
+	   "git commit -q -m 'drop the endpoint, forget its deployment'",
+	    r->dir);
+	src = open_repo(r);
+	resolve(a, src, "HEAD~2");
+	resolve(b, src, "HEAD~1");
+	resolve(c, src, "HEAD");
+
+	/* the deployment's folder alone cannot be loaded: all of it is */
+	assert_int_equal(
+	    amlops_source_load_pair(&pair, &diags, src, a, b, NULL), 0);
+	assert_int_equal(diags.n, 0);
+	assert_int_equal(pair.narrowed, 0);
+	assert_non_null(ep = amlops_spec_endpoint(pair.head, "churn"));
+	assert_int_equal(ep->ndeployments, 1);
+	assert_int_equal(ep->deployments[0]->instance_count, 2);
+	assert_int_equal(pair.ntouched, 1);
+	assert_string_equal(pair.touched[0], "churn");
+	amlops_source_pair_release(&pair);
+
+	/*
+	 * The endpoint went, its deployment stayed: not a silent delete of
+	 * the endpoint but the loader's error about the deployment.
+	 */
+	assert_int_equal(
+	    amlops_source_load_pair(&pair, &diags, src, b, c, NULL),
+	    AMLOPS_EINVALID);
+	assert_int_equal(pair.narrowed, 0);
+	assert_true(diags.n >= 1);
+	assert_string_equal(diags.v[0].file, "deployments/churn-blue.yml");
+	msg = amlops_diag_format(&diags.v[0]);
+	assert_non_null(strstr(msg, "churn"));
+	free(msg);
+	amlops_diags_release(&diags);
+	amlops_source_pair_release(&pair);
+	amlops_source_free(src);
+}
+
 int
 main(void)
 {
@@ -875,6 +931,7 @@ main(void)
 	    T(source__inline_assets_get_content_versions),
 	    T(source__version_kept_while_content_changed_is_an_error),
 	    T(source__touched_endpoints_and_narrowed_loads),
+	    T(source__deployments_in_another_folder_load_fully),
 #undef T
 	};
 
