@@ -1167,6 +1167,168 @@ spec__anchors_within_limits_are_fine(void **state)
 	amlops_spec_free(spec);
 }
 
+/*
+ * One row per message: the file, its YAML, and a diagnostic it must get
+ * (alone, so that only the file's own rules apply).
+ */
+static const struct {
+	const char *path;
+	const char *yaml;
+	const char *want;
+} message_rows[] = {
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\nmodel:\n  version: {a: 1}\n  name: "
+        "m\n",
+        "d.yml:4:12: 'version' must be a string, not a mapping"},
+    {"d.yml", "name: blue\nendpoint_name: my-ep\ninstance_type: \"\"\n",
+        "d.yml:3:16: 'instance_type' must not be empty"},
+    {"d.yml", "name: blue\nendpoint_name: my-ep\ninstance_count: [1]\n",
+        "d.yml:3:17: 'instance_count' must be an integer from 1 to 50 (the "
+        "service's limit), not a list"},
+    {"d.yml", "name: blue\nendpoint_name: my-ep\napp_insights_enabled: {}\n",
+        "d.yml:3:23: 'app_insights_enabled' must be true or false, not a "
+        "mapping"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\ndata_collector:\n  sampling_rate: "
+        "2\n  collections: {}\n",
+        "d.yml:4:18: 'sampling_rate' must be a number from 0 to 1, not '2'"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\nenvironment_variables:\n  A: {b: "
+        "1}\n",
+        "d.yml:4:6: 'environment_variables.A' must be a string, not a mapping"},
+    {"d.yml", "name: blue\nendpoint_name: my-ep\nmodel: azureml:a:b:c\n",
+        "d.yml:3:8: 'model' reference 'azureml:a:b:c' is not "
+        "'azureml:NAME:VERSION' or 'azureml:NAME@LABEL'"},
+    {"d.yml", "name: blue\nendpoint_name: my-ep\nmodel: ./model\n",
+        "d.yml:3:8: 'model' must be a reference like 'azureml:NAME:VERSION' or "
+        "a mapping with 'path', not './model'"},
+    {"d.yml", "name: blue\nendpoint_name: my-ep\nmodel:\n  name: m\n",
+        "d.yml:4:3: 'model' needs 'path' (a local file or folder) or a "
+        "reference like 'azureml:NAME:VERSION'"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\nenvironment: "
+        "azureml:e:1\ncode_configuration:\n  scoring_script: score.py\n",
+        "d.yml:5:3: 'code_configuration' needs 'code' (the folder of the "
+        "scoring script)"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\nenvironment: "
+        "azureml:e:1\ncode_configuration:\n  code: azureml:c:1\n",
+        "d.yml:5:3: 'code_configuration' needs 'scoring_script' (for example "
+        "'score.py')"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\nenvironment:\n  image: x\n  "
+        "inference_config:\n    liveness_route: {path: /, port: 1}\n    "
+        "readiness_route: {path: /, port: 1}\n",
+        "d.yml:6:5: 'inference_config' needs 'scoring_route' (with 'path' and "
+        "'port')"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\nenvironment:\n  image: x\n  "
+        "inference_config:\n    liveness_route: {path: /}\n    "
+        "readiness_route: {path: /, port: 1}\n    scoring_route: {path: /, "
+        "port: 1}\n",
+        "d.yml:6:21: 'liveness_route' needs 'path' and 'port'"},
+    {"d.yml", "name: blue\nendpoint_name: my-ep\nenvironment: python:3.11\n",
+        "d.yml:3:14: 'environment' must be a reference like "
+        "'azureml:NAME:VERSION' or a mapping with 'image', not 'python:3.11'"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\nenvironment:\n  build:\n    "
+        "dockerfile_path: Dockerfile\n",
+        "d.yml:5:5: 'build' needs 'path' (the Docker build context)"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\nenvironment:\n  conda_file: c.yml\n",
+        "d.yml:4:3: 'environment' needs 'image' (or 'build' with a Docker "
+        "context), or a reference like 'azureml:NAME:VERSION'"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\nscale_settings:\n  type: default\n  "
+        "scale_type: manual\n",
+        "d.yml:5:15: give 'type' or the 2021 'scale_type', not both"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\nscale_settings:\n  min_instances: "
+        "1\n",
+        "d.yml:4:3: 'scale_settings' needs 'type' ('default' or "
+        "'target_utilization')"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\ndata_collector:\n  rolling_rate: "
+        "hour\n",
+        "d.yml:4:3: 'data_collector' needs 'collections' (for example "
+        "'model_inputs' and 'model_outputs')"},
+    {"d.yml",
+        "name: blue\ntype: kubernetes\nendpoint_name: my-ep\nresources: "
+        "{}\nresource_requirements: {}\n",
+        "d.yml:5:1: give 'resources' or the 2021 'resource_requirements', not "
+        "both"},
+    {"d.yml", "endpoint_name: my-ep\nmodel: azureml:m:1\n",
+        "d.yml:1:1: a deployment needs 'name'"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\nrequest_settings:\n  "
+        "request_timeout_ms: 200000\n",
+        "d.yml:4:23: 'request_timeout_ms' must be an integer from 1 to 180000 "
+        "(the service's limit), not '200000'"},
+    {"d.yml",
+        "name: blue\nendpoint_name: my-ep\nliveness_probe:\n  period: 0\n",
+        "d.yml:4:11: 'period' must be an integer from 1 to 3600, not '0'"},
+    {"e.yml",
+        "name: my-ep\nauth_mode: key\ndeployments:\n  - name: blue\n    "
+        "endpoint_name: other\n",
+        "e.yml:5:5: a deployment inside an endpoint file belongs to that "
+        "endpoint; remove 'endpoint_name'"},
+    {"e.yml",
+        "name: my-ep\nauth_mode: key\nidentity:\n  user_assigned_identities: "
+        "[]\n",
+        "e.yml:4:3: 'identity' needs 'type' ('system_assigned' or "
+        "'user_assigned')"},
+    {"e.yml",
+        "name: my-ep\nauth_mode: key\nidentity:\n  type: system_assigned\n  "
+        "user_assigned_identities: []\n",
+        "e.yml:5:29: 'user_assigned_identities' needs identity type "
+        "'user_assigned'"},
+    {"e.yml",
+        "name: my-ep\nauth_mode: key\nidentity:\n  type: user_assigned\n  "
+        "user_assigned_identities:\n    - id: x\n",
+        "e.yml:6:7: a user-assigned identity needs 'resource_id'"},
+    {"e.yml", "auth_mode: key\n", "e.yml:1:1: an endpoint needs 'name'"},
+    {"e.yml",
+        "name: my-ep\nauth_mode: key\ncompute: azureml:c\ntarget: azureml:c\n",
+        "e.yml:4:1: give 'compute' or the 2021 'target', not both"},
+    {"e.yml", "name: my-ep\ntraffic: {blue: {}}\n",
+        "e.yml:2:17: traffic for 'blue' must be an integer from 0 to 100, not "
+        "a mapping"},
+    {"e.yml", "name: my-ep\ntraffic: {blue: 100}\n? [a]\n: b\n",
+        "e.yml:3:3: a key must be a plain value, not a list (is a '{{...}}' "
+        "template placeholder left unquoted?)"},
+};
+
+static void
+spec__every_message_is_located_and_exact(void **state)
+{
+	size_t i;
+
+	for (i = 0; i < AMLOPS_ARRAY_SIZE(message_rows); i++) {
+		const struct fx fx[] = {
+		    {message_rows[i].path, message_rows[i].yaml}};
+
+		print_message("row %zu\n", i);
+		expect_some(fx, 1, AMLOPS_SPEC_ALONE, message_rows[i].want);
+	}
+}
+
+static void
+spec__cross_file_messages_without_a_hint(void **state)
+{
+	const struct fx fx[] = {
+	    {"e.yml", "name: my-ep\nauth_mode: key\ncompute: azureml:k\n"},
+	    {"d.yml", "name: blue\nendpoint_name: my-ep\nmodel: azureml:m:1\n"},
+	    {"g.yml", "name: green\nendpoint_name: zzzzzz\n"},
+	};
+
+	expect_some(fx, 3, 0,
+	    "d.yml:1:7: deployment 'blue' is managed but endpoint 'my-ep' runs "
+	    "on kubernetes; add 'type: kubernetes'");
+	expect_some(fx, 3, 0,
+	    "g.yml:2:16: deployment 'green' names endpoint 'zzzzzz', which no "
+	    "file defines");
+}
+
 static void
 spec__environment_build_context(void **state)
 {
@@ -1286,6 +1448,8 @@ main(void)
 	    cmocka_unit_test(spec__a_misspelt_endpoint_name_is_not_skipped),
 	    cmocka_unit_test(spec__local_paths_stay_inside_and_exist),
 	    cmocka_unit_test(spec__environment_build_context),
+	    cmocka_unit_test(spec__every_message_is_located_and_exact),
+	    cmocka_unit_test(spec__cross_file_messages_without_a_hint),
 	    cmocka_unit_test(spec__code_needs_an_environment),
 	    cmocka_unit_test(spec__anchors_within_limits_are_fine),
 	    cmocka_unit_test(spec__diagnostics_sort_in_reading_order),
