@@ -330,7 +330,7 @@ cmd_validate(int argc, char **argv, struct cli_ctx *ctx)
 	memset(&files, 0, sizeof(files));
 	st.verbose = ctx->verbose;
 	st.json = ctx->output == CLI_OUTPUT_JSON;
-	while ((ch = getopt_long(argc, argv, "+vo:h", opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "vo:h", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'a':
 			st.alone = 1;

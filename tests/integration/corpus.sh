@@ -78,7 +78,7 @@ rc=$(cd "$repo" && run "$tmp/out" "$tmp/err" validate \
 rc=$(cd "$repo" && run "$tmp/out" "$tmp/err" validate endpoints/my-ep/blue.yml)
 [ "$rc" = 1 ] || fail "deployment without its endpoint: exit $rc"
 expect_line "$tmp/err" "endpoints/my-ep/blue.yml:2:16: deployment 'blue' names endpoint 'my-ep', which no file defines"
-rc=$(cd "$repo" && run "$tmp/out" "$tmp/err" validate --alone endpoints/my-ep/blue.yml)
+rc=$(cd "$repo" && run "$tmp/out" "$tmp/err" validate endpoints/my-ep/blue.yml --alone)
 [ "$rc" = 0 ] || fail "--alone deployment: exit $rc: $(cat "$tmp/err")"
 expect_line "$tmp/out" "1 file: 0 endpoints, 1 deployment, 0 skipped, no errors"
 rc=$(cd "$repo/endpoints" && run "$tmp/out" "$tmp/err" validate ../env/conda.yml)

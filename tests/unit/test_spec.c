@@ -959,6 +959,25 @@ spec__a_file_says_at_most_100_problems(void **state)
 }
 
 static void
+spec__too_many_anchors_are_refused(void **state)
+{
+	struct amlops_buf b = AMLOPS_BUF_INIT;
+	int i;
+
+	amlops_buf_puts(&b, "name: my-ep\n");
+	for (i = 0; i < 1025; i++)
+		amlops_buf_printf(&b, "k%d: &a%d x\n", i, i);
+	{
+		const struct fx fx[] = {{"a.yml", amlops_buf_cstr(&b)}};
+
+		expect_one(fx, 1, 0,
+		    "a.yml:1026:8: more than 1024 anchors in one file; "
+		    "manifests need none");
+	}
+	amlops_buf_release(&b);
+}
+
+static void
 spec__invalid_utf8_is_located(void **state)
 {
 	ONE("u.yml", "name: my-ep\ndescription: caf\xe9\n", 0,
@@ -1441,6 +1460,7 @@ main(void)
 	        spec__deep_nesting_is_refused_where_it_gets_too_deep),
 	    cmocka_unit_test(spec__huge_binary_and_empty_files_are_refused),
 	    cmocka_unit_test(spec__a_file_says_at_most_100_problems),
+	    cmocka_unit_test(spec__too_many_anchors_are_refused),
 	    cmocka_unit_test(spec__invalid_utf8_is_located),
 	    cmocka_unit_test(spec__second_document_is_refused),
 	    cmocka_unit_test(spec__aliases_to_open_nodes_are_refused),
