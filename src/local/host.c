@@ -613,6 +613,16 @@ amlops_host_start(struct amlops_host **out, const struct amlops_host_opts *opts)
 	h->blob_account = amlops_xstrdup(opts->blob_account);
 	h->blob_key = amlops_xstrdup(opts->blob_key);
 
+	{
+		struct in_addr a;
+
+		if (inet_pton(AF_INET, h->bind, &a) != 1) {
+			error = amlops_err_set(AMLOPS_EINVALID,
+			    "bad bind address '%s' (expected an IPv4 address)",
+			    h->bind);
+			goto done;
+		}
+	}
 	if ((error = amlops_mkdir_p(h->dir, 0700)) < 0)
 		goto done;
 	if (chmod(h->dir, 0700) < 0) {

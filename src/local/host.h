@@ -229,6 +229,8 @@ cJSON *host_asset_resolve(struct amlops_host *h, cJSON *ws, const char *type,
     const char *ref, const char *target, struct host_resp *r);
 /* Removes what a killed host left half-written: store copies, state. */
 void host_store_clean(struct amlops_host *h);
+/* rm -rf, not following symbolic links: 0, or -1 with errno. */
+int host_rm_tree(const char *path);
 /* Copies a file or folder tree; used for the store. */
 int host_copy_tree(const char *src, const char *dst);
 /* SHA-256 of a file or folder tree (names, modes and content), as hex. */

@@ -283,8 +283,8 @@ host_copy_tree(const char *src, const char *dst)
 	return copy_tree(src, dst, 0);
 }
 
-static int
-rm_tree(const char *path)
+int
+host_rm_tree(const char *path)
 {
 	struct stat st;
 	char **names = NULL, *c;
@@ -295,7 +295,7 @@ rm_tree(const char *path)
 	if (S_ISDIR(st.st_mode) && list_dir(&names, &n, path) == 0) {
 		for (i = 0; i < n; i++) {
 			c = amlops_xasprintf("%s/%s", path, names[i]);
-			rm_tree(c);
+			host_rm_tree(c);
 			free(c);
 		}
 		free_names(names, n);
@@ -318,7 +318,7 @@ host_store_clean(struct amlops_host *h)
 			if (strncmp(names[i], ".tmp-", 5))
 				continue;
 			p = amlops_xasprintf("%s/%s", store, names[i]);
-			rm_tree(p);
+			host_rm_tree(p);
 			free(p);
 		}
 		free_names(names, n);
@@ -349,12 +349,12 @@ store_put(
 
 	if (stat(dst, &st) == 0)
 		goto found;
-	rm_tree(tmp);
+	host_rm_tree(tmp);
 	if ((error = amlops_mkdir_p(tmp, 0700)) < 0)
 		goto done;
 	if ((error = host_copy_tree(src, tmpdst)) < 0)
 		goto done;
-	rm_tree(dir);
+	host_rm_tree(dir);
 	if (rename(tmp, dir) < 0) {
 		error = amlops_err_sys(AMLOPS_ERROR, "cannot rename '%s'", tmp);
 		goto done;
@@ -364,7 +364,7 @@ found:
 	dst = NULL;
 done:
 	if (error)
-		rm_tree(tmp);
+		host_rm_tree(tmp);
 	free(dir);
 	free(tmp);
 	free(tmpdst);
@@ -465,7 +465,7 @@ blob_fetch(
 	tmp = NULL;
 done:
 	if (tmp)
-		rm_tree(tmp);
+		host_rm_tree(tmp);
 	free(url);
 	free(container);
 	free(bpath);
@@ -648,7 +648,7 @@ host_asset_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 	host_resp_json(r, 201, cJSON_Duplicate(res, 1));
 done:
 	if (dltmp)
-		rm_tree(dltmp);
+		host_rm_tree(dltmp);
 	free(dltmp);
 	cJSON_Delete(body);
 	free(key);

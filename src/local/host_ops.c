@@ -225,6 +225,19 @@ set_state(cJSON *res, const char *state)
 	    "provisioningState", state);
 }
 
+/* DIR/deployments/EP[/DEP]: logs and model links of what was deleted. */
+static void
+remove_folder(struct amlops_host *h, const char *ep, const char *dep)
+{
+	char *path =
+	    dep ? amlops_xasprintf("%s/deployments/%s/%s", h->dir, ep, dep)
+	        : amlops_xasprintf("%s/deployments/%s", h->dir, ep);
+
+	if (host_rm_tree(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove '%s'", path);
+	free(path);
+}
+
 static void
 tick_one(struct amlops_host *h, cJSON *op)
 {
@@ -260,12 +273,14 @@ tick_one(struct amlops_host *h, cJSON *op)
 	}
 	if (!strcmp(kind, "deployment") && !strcmp(action, "delete")) {
 		amlops_runtime_remove(h->rt, ep->string, dep->string);
+		remove_folder(h, ep->string, dep->string);
 		cJSON_Delete(cJSON_DetachItemViaPointer(deps, dep));
 		op_finish(h, op, ep, "Succeeded", NULL, NULL);
 		return;
 	}
 	if (!strcmp(kind, "endpoint") && !strcmp(action, "delete")) {
 		amlops_runtime_remove_endpoint(h->rt, ep->string);
+		remove_folder(h, ep->string, NULL);
 		cJSON_Delete(cJSON_DetachItemViaPointer(
 		    cJSON_GetObjectItem(ws, "endpoints"), ep));
 		op_finish(h, op, NULL, "Succeeded", NULL, NULL);

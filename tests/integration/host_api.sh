@@ -178,7 +178,9 @@ expect_error 404 ResourceNotFound "online endpoint 'nope-ep' not found in worksp
 ok "bad deployment bodies get 400/404 with code, message and target"
 
 # -- create the deployment; a second mutation meanwhile gets 409
-req PUT "$(a "$D")" "$(dep_body 1 1)"
+req PUT "$(a "$D")" "$(DEP_ENV=$WS/environments/env/versions/9 dep_body 1 1)"
+expect_error 404 ResourceNotFound "environment 'env' version '9' not found" properties.environmentId
+req PUT "$(a "$D")" "$(DEP_ENV=$WS/environments/env/versions/1 dep_body 1 1)"
 expect 201 "deployment create"
 [ "$(jb "d['properties']['provisioningState']")" = Creating ] || fail "deployment not Creating"
 [ "$(jb "d['sku']['capacity']")" = 1 ] || fail "capacity"
@@ -203,6 +205,10 @@ ok "deployment: 201 Creating, 409 for concurrent mutations, Succeeded when worke
 # -- traffic, keys, scoring
 req PUT "$(a "$EP")" "$(ep_body Key '{"blue":50}')"
 expect_error 400 BadArgument "traffic values must sum to 100 (or all be 0), not 50" properties.traffic
+req PUT "$(a "$EP")" '{"location":"local","properties":{"authMode":"Key","traffic":{"blue":0},"mirrorTraffic":{"blue":60}}}'
+expect_error 400 BadArgument "mirrorTraffic values must sum to at most 50, not 60" properties.mirrorTraffic
+req PUT "$(a "$EP")" '{"location":"local","properties":{"authMode":"Key","traffic":{"blue":100},"mirrorTraffic":{"blue":10}}}'
+expect_error 400 BadArgument "deployment 'blue' cannot get both live and mirrored traffic" properties.mirrorTraffic
 req PUT "$(a "$EP")" "$(ep_body Key '{"blue":100}')"
 expect 200 "traffic update"
 [ "$(jb "d['properties']['provisioningState']")" = Updating ] || fail "not Updating"
@@ -248,6 +254,8 @@ req POST "$(a "$D/getLogs")" '{"containerType":"StorageInitializer","tail":0}'
 expect 200
 jb "d['content']" | grep >/dev/null "model: m version 1 from file://$T/models/model" || fail "storage log: $(jb "d['content']")"
 jb "d['content']" | grep >/dev/null "code: echo version 1" || fail "storage log code"
+jb "d['content']" | grep >/dev/null "environment: env version 1; image 'mcr.microsoft.com/azureml/minimal-ubuntu22.04-py39-cpu-inference:latest' ignored: the local host runs /usr/bin/python3" ||
+    fail "storage log environment"
 req POST "$(a "$D/getLogs")" '{"containerType":"StorageInitializer","tail":1}'
 [ "$(jb "d['content'].count(chr(10))")" = 1 ] || fail "tail 1: $(jb "d['content']")"
 req POST "$(a "$D/getLogs")" '{"containerType":"Sidecar"}'
@@ -307,6 +315,11 @@ now=$(date +%s)
 exp=$(jb "d['expiryTimeUtc']")
 [ "$exp" -gt "$now" ] && [ "$exp" -le $((now + 3700)) ] || fail "expiry $exp"
 [ "$(jb "d['tokenType']")" = Bearer ] || fail "tokenType"
+TOK=$(jb "d['accessToken']")
+score tok-ep "$TOK" '{"x":1}'
+[ "$SSTATUS" != 401 ] || fail "the scoring front refused a fresh token"
+score tok-ep "$K1B" '{"x":1}'
+[ "$SSTATUS" = 401 ] || fail "an AMLToken endpoint took a key: $SSTATUS"
 req POST "$(a "$TE/listKeys")"
 expect_error 400 BadArgument "keys are only available for endpoints with authMode 'Key'; endpoint 'tok-ep' uses 'AMLToken'"
 ok "AMLToken endpoint: token with expiryTimeUtc"
@@ -327,8 +340,9 @@ req POST /_amlops/faults '{"count":1,"status":503}'
 req GET "$(a "$WS")"
 expect_error 503 ServiceUnavailable "injected fault: status 503"
 req POST /_amlops/faults '{"count":1,"drop":true}'
-req GET "$(a "$WS")"
+EXPECT_DROP=1 req GET "$(a "$WS")"
 [ "$STATUS" = 000 ] || fail "drop answered $STATUS"
+grep >/dev/null "Empty reply from server" "$T/curl.err" || fail "drop: $(cat "$T/curl.err")"
 req GET "$(a "$WS")"
 expect 200
 req POST /_amlops/faults '{"fail_next_operation":true,"message":"injected: disk full"}'
@@ -365,11 +379,13 @@ wait_op
 [ "$OPSTATUS" = Succeeded ] || fail "delete $OPSTATUS"
 req GET "$(a "$D")"
 expect_error 404 ResourceNotFound "online deployment 'blue' not found in endpoint 'blue-ep'"
+[ -e "$T/state/deployments/blue-ep/blue" ] && fail "the deleted deployment's folder is left"
 req DELETE "$(a "$EP")"
 expect 202
 wait_op
 req GET "$(a "$EP")"
 expect 404
+[ -e "$T/state/deployments/blue-ep" ] && fail "the deleted endpoint's folder is left"
 req DELETE "$(a "$EP")"
 expect 204 "deleting what is gone"
 ok "PATCH scale and tags; deployment and endpoint deletes"

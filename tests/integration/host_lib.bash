@@ -120,7 +120,7 @@ start_host() {
 req() {
 	local m=$1 p=$2 body=${3-}
 	local args=(-sS -X "$m" -o "$T/body" -D "$T/headers" -w '%{http_code}'
-	    --max-time 30)
+	    --max-time 60)
 	[ -n "${TOKEN-}" ] && args+=(-H "Authorization: Bearer $TOKEN")
 	shift 2
 	[ $# -gt 0 ] && shift
@@ -129,6 +129,9 @@ req() {
 	fi
 	: >"$T/body"
 	STATUS=$(curl "${args[@]}" "$@" "$URL$p" 2>"$T/curl.err") || STATUS=000
+	if [ "$STATUS" = 000 ] && [ -z "${EXPECT_DROP-}" ]; then
+		fail "$m $p: no answer: $(cat "$T/curl.err")"
+	fi
 }
 
 # a PATH: PATH with the api-version query.
@@ -165,13 +168,15 @@ wait_op() {
 	op=$(hdr Azure-AsyncOperation)
 	[ -n "$op" ] || fail "no Azure-AsyncOperation header"
 	for i in $(seq 600); do
-		curl -sS --max-time 10 -H "Authorization: Bearer $TOKEN" \
-		    -o "$T/op" "$op" || fail "cannot poll $op"
-		OPSTATUS=$(jf "$T/op" "d['status']")
-		[ "$OPSTATUS" != InProgress ] && return 0
+		# a poll that fails (a loaded machine) is retried, as clients do
+		if curl -sS --max-time 30 -H "Authorization: Bearer $TOKEN" \
+		    -o "$T/op" "$op" 2>"$T/curl.err"; then
+			OPSTATUS=$(jf "$T/op" "d['status']")
+			[ "$OPSTATUS" != InProgress ] && return 0
+		fi
 		sleep 0.1
 	done
-	fail "operation still InProgress after 60s: $op"
+	fail "operation still InProgress after 600 polls: $op ($(cat "$T/curl.err"))"
 }
 
 # score ENDPOINT KEY BODY [CURL ARGS]: sets SSTATUS, body in $T/score.
@@ -224,12 +229,14 @@ ep_body() { # AUTHMODE [TRAFFIC-JSON]
 	echo "{\"location\":\"local\",\"properties\":{\"authMode\":\"$1\",\"traffic\":${2:-{\}}},\"tags\":{\"owner\":\"amlops\"}}"
 }
 
-dep_body() { # CODE-VERSION MODEL-VERSION [CAPACITY]
+dep_body() { # CODE-VERSION MODEL-VERSION [CAPACITY]; $DEP_ENV: an env id
+	local env=
+	[ -n "${DEP_ENV-}" ] && env="\"environmentId\":\"$DEP_ENV\","
 	cat <<EOF
 {"location":"local","sku":{"name":"Default","capacity":${3:-1}},
  "properties":{"endpointComputeType":"Managed","instanceType":"Standard_DS3_v2",
   "codeConfiguration":{"codeId":"$WS/codes/echo/versions/$1","scoringScript":"score.py"},
-  "model":"azureml:m:$2",
+  "model":"azureml:m:$2",$env
   "environmentVariables":{"GREETING":"hi"},
   "requestSettings":{"requestTimeout":"PT5S","maxQueueWait":"PT0.5S","maxConcurrentRequestsPerInstance":1}}}
 EOF

@@ -17,6 +17,24 @@ wait_score() {
 	fail "endpoint $1 does not score after 60s: $SSTATUS $(cat "$T/score")"
 }
 
+# usage errors: exit 64 with the reason
+usage() {
+	local rc=0
+	"$AMLOPS" host --state-dir "$T/u" "$@" >"$T/u.out" 2>"$T/u.err" || rc=$?
+	[ "$rc" = 64 ] || fail "'host $*' exited $rc, expected 64"
+	head -n 1 "$T/u.err"
+}
+[ "$(usage --port 70000)" = "amlops: host: bad --port '70000' (expected 0 to 65535)" ] || fail "--port message"
+[ "$(usage --retry-after x)" = "amlops: host: bad --retry-after 'x' (expected 0 to 3600 seconds)" ] || fail "--retry-after message"
+[ "$(usage --blob-endpoint http://127.0.0.1:1/a)" = "amlops: host: --blob-endpoint, --blob-container, --blob-account and --blob-key go together" ] || fail "--blob-* message"
+[ "$(usage extra)" = "amlops: host: unexpected argument 'extra'" ] || fail "extra argument message"
+[ -e "$T/u" ] && fail "a usage error created the state dir"
+rc=0
+"$AMLOPS" host --state-dir "$T/u" --bind 10.0.0.300 --port 0 >/dev/null 2>"$T/u.err" || rc=$?
+[ "$rc" = 1 ] || fail "a bad --bind exited $rc"
+grep >/dev/null "^amlops: error: bad bind address '10.0.0.300' (expected an IPv4 address)$" "$T/u.err" || fail "--bind: $(cat "$T/u.err")"
+ok "usage errors exit 64 (bad --bind: 1) with the reason"
+
 start_host
 EP=$WS/onlineEndpoints/keep-ep
 make_code "$T/code" 0
