@@ -103,6 +103,13 @@ struct amlops_backend_ops {
 	/* Registers the deployment's inline assets, checks its references. */
 	int (*ensure_assets)(struct amlops_backend *,
 	    const struct amlops_deployment *, const struct amlops_files *);
+	/*
+	 * Checks that the deployment's references (azureml:NAME:VERSION,
+	 * NAME@latest, ARM ids) exist, registering nothing: the executor
+	 * calls it for every desired deployment before the first step.
+	 */
+	int (*check_refs)(
+	    struct amlops_backend *, const struct amlops_deployment *);
 	int (*poll_op)(struct amlops_backend *, struct amlops_op *);
 	int (*keys)(struct amlops_backend *, const char *endpoint,
 	    char **primary, char **secondary);
@@ -152,6 +159,8 @@ int amlops_backend_delete_deployment(struct amlops_backend *b,
     const char *endpoint, const char *name, struct amlops_op **out);
 int amlops_backend_ensure_assets(struct amlops_backend *b,
     const struct amlops_deployment *dep, const struct amlops_files *files);
+int amlops_backend_check_refs(
+    struct amlops_backend *b, const struct amlops_deployment *dep);
 /* 1 while running, 0 done, < 0 failed (message set). */
 int amlops_backend_poll_op(struct amlops_backend *b, struct amlops_op *op);
 /* Polls until done; the operation stays the caller's. */

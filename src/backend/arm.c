@@ -1145,8 +1145,7 @@ check_ref(struct arm_backend *ab, const struct amlops_deployment *dep,
 }
 
 static int
-arm_ensure_assets(struct amlops_backend *b, const struct amlops_deployment *dep,
-    const struct amlops_files *files)
+arm_check_refs(struct amlops_backend *b, const struct amlops_deployment *dep)
 {
 	struct arm_backend *ab = arm(b);
 	const struct {
@@ -1157,20 +1156,37 @@ arm_ensure_assets(struct amlops_backend *b, const struct amlops_deployment *dep,
 	    {&dep->code, "codes", "code"},
 	    {&dep->environment.asset, "environments", "env"},
 	};
-	int error = 0;
+	int error;
 
-	/* References first: nothing is uploaded for a deployment that
-	 * names a version the workspace lacks. */
 	for (size_t i = 0; i < AMLOPS_ARRAY_SIZE(assets); i++)
 		if (assets[i].a->kind == AMLOPS_ASSET_REF &&
 		    (error = check_ref(ab, dep, assets[i].a, assets[i].kind,
 		         assets[i].suffix)) < 0)
 			return error;
-	for (size_t i = 0; i < 2; i++)
-		if (assets[i].a->kind == AMLOPS_ASSET_INLINE &&
-		    (error = ensure_inline(ab, dep, assets[i].a, assets[i].kind,
-		         assets[i].suffix, files)) < 0)
-			return error;
+	return 0;
+}
+
+static int
+arm_ensure_assets(struct amlops_backend *b, const struct amlops_deployment *dep,
+    const struct amlops_files *files)
+{
+	struct arm_backend *ab = arm(b);
+	int error;
+
+	/*
+	 * References first: nothing is uploaded for a deployment that
+	 * names a version the workspace lacks.
+	 */
+	if ((error = arm_check_refs(b, dep)) < 0)
+		return error;
+	if (dep->model.kind == AMLOPS_ASSET_INLINE &&
+	    (error = ensure_inline(
+	         ab, dep, &dep->model, "models", "model", files)) < 0)
+		return error;
+	if (dep->code.kind == AMLOPS_ASSET_INLINE &&
+	    (error = ensure_inline(
+	         ab, dep, &dep->code, "codes", "code", files)) < 0)
+		return error;
 	if (dep->environment.asset.kind == AMLOPS_ASSET_INLINE ||
 	    (dep->environment.asset.kind == AMLOPS_ASSET_NONE &&
 	        (dep->environment.image || dep->environment.conda_file)))
@@ -1530,7 +1546,8 @@ arm_free(struct amlops_backend *b)
 		.put_deployment = arm_put_deployment,                          \
 		.delete_endpoint = arm_delete_endpoint,                        \
 		.delete_deployment = arm_delete_deployment,                    \
-		.ensure_assets = arm_ensure_assets, .poll_op = arm_poll_op,    \
+		.ensure_assets = arm_ensure_assets,                            \
+		.check_refs = arm_check_refs, .poll_op = arm_poll_op,          \
 		.keys = arm_keys, .token = arm_token, .logs = arm_logs,        \
 		.invoke = arm_invoke, .free = arm_free,                        \
 	}

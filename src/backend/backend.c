@@ -82,6 +82,14 @@ amlops_backend_ensure_assets(struct amlops_backend *b,
 }
 
 int
+amlops_backend_check_refs(
+    struct amlops_backend *b, const struct amlops_deployment *dep)
+{
+	SLOT(b, check_refs, "check asset references");
+	return b->ops->check_refs(b, dep);
+}
+
+int
 amlops_backend_poll_op(struct amlops_backend *b, struct amlops_op *op)
 {
 	SLOT(b, poll_op, "follow operations");

@@ -426,7 +426,19 @@ assets__missing_reference_is_reported_before_any_step(void **state)
 	want = amlops_xstrdup("model 'azureml:no-such-model:7' does not exist "
 	                      "in the workspace (request id ");
 	assert_true(strncmp(m, want, strlen(want)) == 0);
+	/* The check alone, as the executor runs it before any step. */
+	assert_int_equal(
+	    amlops_backend_check_refs(backend, dep), AMLOPS_ENOTFOUND);
+	assert_true(strncmp(amlops_err_last(), want, strlen(want)) == 0);
 	free(want);
+	/* A registry reference is not the workspace's to check. */
+	free(dep->model.ref);
+	free(dep->model.name);
+	free(dep->model.version);
+	dep->model.name = dep->model.version = NULL;
+	dep->model.ref = amlops_xstrdup(
+	    "azureml://registries/azureml/models/sklearn-model/versions/1");
+	assert_int_equal(amlops_backend_check_refs(backend, dep), 0);
 	amlops_deployment_free(dep);
 }
 
