@@ -34,7 +34,10 @@ void spec_fields(struct spec_ctx *c, const struct ynode *m, const char *what,
 /* The closest of `cands` to `s`, or NULL when none is close. */
 const char *spec_closest(const char *s, const char *const *cands, size_t n);
 
-/* Value getters: each reports a wrong value and returns -1. */
+/*
+ * Value getters: each reports a wrong value and returns -1. A string is
+ * borrowed from the tree (it lives as long as the file's ydoc).
+ */
 int spec_get_str(struct spec_ctx *c, const struct ynode *v, const char *key,
     const char **out);
 int spec_get_int(struct spec_ctx *c, const struct ynode *v, const char *key,
@@ -45,9 +48,14 @@ int spec_get_num(struct spec_ctx *c, const struct ynode *v, const char *key,
     double lo, double hi, double *out);
 int spec_get_enum(struct spec_ctx *c, const struct ynode *v, const char *key,
     const char *const *vals, size_t n, int *out);
-/* A mapping of scalars, as a cJSON object of strings. */
+/*
+ * A mapping of scalars, as a cJSON object of strings; the caller owns
+ * `*out` and frees it with cJSON_Delete(). A null value gives an empty
+ * object.
+ */
 int spec_get_strmap(
     struct spec_ctx *c, const struct ynode *v, const char *key, cJSON **out);
+/* 0 when `v` is of `type` (YN_MAP, YN_SEQ, YN_SCALAR), else reported. */
 int spec_expect(
     struct spec_ctx *c, const struct ynode *v, const char *key, int type);
 
@@ -61,12 +69,17 @@ enum spec_want {
  * Resolves `rel` (written in the YAML at `at`, relative to `base`, a
  * repository folder) into a normalised repository path; checks it stays
  * inside the repository and, unless the load is ALONE, that it exists as
- * `want`. NULL (reported) on failure.
+ * `want`. The caller frees the result; NULL (reported) on failure.
  */
 char *spec_resolve(struct spec_ctx *c, const struct ynode *at, const char *key,
     const char *base, const char *rel, enum spec_want want);
 
-/* Deployment and endpoint parsing (deploy.c). */
+/*
+ * A deployment from map `m`: today's file (`endpoint` NULL, its
+ * endpoint_name value node into *endpoint_name_at) or a 2021 inline entry
+ * of `endpoint`. The caller frees it with amlops_deployment_free(); NULL
+ * (reported) when it has no usable name.
+ */
 struct amlops_deployment *spec_parse_deployment(struct spec_ctx *c,
     const struct ynode *m, const char *endpoint, int inline_2021,
     int kubernetes, const struct ynode **endpoint_name_at);
