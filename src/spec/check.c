@@ -78,7 +78,11 @@ spec_fields(struct spec_ctx *c, const struct ynode *m, const char *what,
 			}
 			continue;
 		}
-		if ((hint = spec_closest(k->u.s.str, keys, nkeys)))
+		if (!strcmp(k->u.s.str, "<<") && k->plain)
+			spec_err(c, k,
+			    "merge keys ('<<') are not supported; "
+			    "write the keys out");
+		else if ((hint = spec_closest(k->u.s.str, keys, nkeys)))
 			spec_err(c, k, "unknown key '%s' (did you mean '%s'?)",
 			    k->u.s.str, hint);
 		else

@@ -1315,6 +1315,12 @@ static const struct {
     {"e.yml", "name: my-ep\ntraffic: {blue: 100}\n? [a]\n: b\n",
         "e.yml:3:3: a key must be a plain value, not a list (is a '{{...}}' "
         "template placeholder left unquoted?)"},
+    {"d.yml",
+        "base: &b {instance_count: 1}\nname: blue\nendpoint_name: my-ep\n<<: "
+        "*b\n",
+        "d.yml:1:1: unknown key 'base' in a deployment"},
+    {"d.yml", "name: blue\nendpoint_name: my-ep\n<<: {instance_count: 1}\n",
+        "d.yml:3:1: merge keys ('<<') are not supported; write the keys out"},
 };
 
 static void
