@@ -30,9 +30,9 @@ static const char usage_text[] =
     "usage: amlops validate [--alone] [-v] [--output table|json] "
     "[PATH...]\n"
     "\n"
-    "Checks endpoint and deployment YAML. A directory (default '.') is a\n"
-    "repository tree checked as a whole; files are checked together, with\n"
-    "the current directory as the repository root.\n"
+    "Checks endpoint and deployment YAML. A directory (default: --repo,\n"
+    "or '.') is a repository tree checked as a whole; files are checked\n"
+    "together, with the current directory as the repository root.\n"
     "\n"
     "  --alone          check each file on its own (no cross-file rules,\n"
     "                   no check that local paths exist)\n"
@@ -368,7 +368,8 @@ cmd_validate(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	files.root = amlops_xstrdup(cwd);
 	for (i = optind; i <= argc; i++) {
-		const char *arg = i < argc ? argv[i] : ".";
+		const char *arg =
+		    i < argc ? argv[i] : (ctx->repo ? ctx->repo : ".");
 		struct stat sb;
 		char *real;
 		const char *rel;

@@ -67,7 +67,7 @@ rc=$(cd "$repo" && run "$tmp/out" "$tmp/err" validate)
 [ "$rc" = 0 ] || fail "own repo: exit $rc: $(cat "$tmp/err")"
 expect_line "$tmp/out" "3 files: 1 endpoint, 1 deployment, 1 skipped, no errors"
 
-rc=$(cd "$tmp/own" && run "$tmp/out" "$tmp/err" validate -v repo/)
+rc=$(cd "$tmp/own" && run "$tmp/out" "$tmp/err" --repo repo/ validate -v)
 [ "$rc" = 0 ] || fail "own repo -v: exit $rc"
 expect_line "$tmp/out" "repo/env/conda.yml: skipped: a conda environment file"
 
