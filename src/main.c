@@ -22,6 +22,8 @@ static const struct cmd cmds[] = {
 	{"plan", cmd_plan, CMD_NEEDS_REPO, "show the steps to a commit"},
 	{"status", cmd_status, CMD_NEEDS_REPO, "show a commit's note"},
 	{"host", cmd_host, 0, "run the local control plane and model server"},
+	{"endpoint", cmd_endpoint, CMD_NEEDS_TARGET,
+	    "list, show, invoke, read logs of, delete endpoints"},
 	{NULL, NULL, 0, NULL},
 };
 

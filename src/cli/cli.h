@@ -50,6 +50,7 @@ int cmd_validate(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_plan(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_status(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_host(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_endpoint(int argc, char **argv, struct cli_ctx *ctx);
 
 /* Prints "amlops: error: msg" to stderr; returns EXIT_ERROR. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
