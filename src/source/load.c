@@ -5,6 +5,7 @@
  * an offline plan uses.
  */
 #include <assert.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -430,6 +431,146 @@ existing_blobs(char ***out, size_t *n, git_tree *tree, const char *const *only,
 	*n = nv;
 }
 
+/*
+ * Loading in two halves on two threads. The manifests are split between
+ * folders (a folder's files stay together, as split-shape endpoints
+ * usually do); each half is loaded and its content ids filled on its own
+ * thread, and the halves are merged. When either half has any diagnostic
+ * (say, a deployment naming an endpoint in the other half) or the merge
+ * finds one endpoint name in both, the caller loads everything at once
+ * instead, so results and messages are exactly those of a single load.
+ */
+#define PARALLEL_MIN 2048
+
+struct half {
+	const struct amlops_spec_file *files;
+	size_t n;
+	struct amlops_spec_opts opts;
+	git_tree *tree;
+	struct amlops_spec *spec;
+	struct amlops_diags diags;
+	int error;
+};
+
+static void *
+half_run(void *arg)
+{
+	struct half *h = arg;
+
+	h->error =
+	    amlops_spec_load(&h->spec, &h->diags, h->files, h->n, &h->opts);
+	if (h->error == 0 && h->diags.n == 0 && h->spec)
+		fill_spec(h->spec, h->tree);
+	return NULL;
+}
+
+static size_t
+dir_len(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash ? (size_t)(slash - path) : 0;
+}
+
+/* Moves both halves into one spec; NULL when a name is in both. */
+static struct amlops_spec *
+merge_halves(struct amlops_spec *a, struct amlops_spec *b)
+{
+	struct amlops_spec *m = amlops_xcalloc(1, sizeof(*m));
+	size_t i = 0, j = 0, k;
+
+	m->endpoints = amlops_xcalloc(
+	    a->nendpoints + b->nendpoints + 1, sizeof(*m->endpoints));
+	while (i < a->nendpoints || j < b->nendpoints) {
+		int c = i == a->nendpoints   ? 1
+		        : j == b->nendpoints ? -1
+		                             : strcmp(a->endpoints[i]->name,
+		                                   b->endpoints[j]->name);
+
+		if (c == 0) {
+			free(m->endpoints);
+			free(m);
+			return NULL;
+		}
+		m->endpoints[m->nendpoints++] =
+		    c < 0 ? a->endpoints[i++] : b->endpoints[j++];
+	}
+	m->files = amlops_xcalloc(a->nfiles + b->nfiles + 1, sizeof(*m->files));
+	for (k = 0; k < a->nfiles; k++)
+		m->files[m->nfiles++] = a->files[k];
+	for (k = 0; k < b->nfiles; k++)
+		m->files[m->nfiles++] = b->files[k];
+	m->skipped =
+	    amlops_xcalloc(a->nskipped + b->nskipped + 1, sizeof(*m->skipped));
+	m->skipped_why = amlops_xcalloc(
+	    a->nskipped + b->nskipped + 1, sizeof(*m->skipped_why));
+	for (k = 0; k < a->nskipped; k++, m->nskipped++) {
+		m->skipped[m->nskipped] = a->skipped[k];
+		m->skipped_why[m->nskipped] = a->skipped_why[k];
+	}
+	for (k = 0; k < b->nskipped; k++, m->nskipped++) {
+		m->skipped[m->nskipped] = b->skipped[k];
+		m->skipped_why[m->nskipped] = b->skipped_why[k];
+	}
+	/* the halves' containers only: their contents moved */
+	for (k = 0; k < 2; k++) {
+		struct amlops_spec *h = k ? b : a;
+
+		free(h->endpoints);
+		free(h->files);
+		free(h->skipped);
+		free(h->skipped_why);
+		free(h);
+	}
+	return m;
+}
+
+/*
+ * Tries the two-thread load; 0 with *out set on success, 1 when the
+ * caller must load everything at once.
+ */
+static int
+load_parallel(struct amlops_spec **out, const struct amlops_spec_file *files,
+    size_t n, const struct amlops_spec_opts *opts, git_tree *tree)
+{
+	struct half h[2];
+	pthread_t th;
+	size_t mid = n / 2, k;
+	int ok;
+
+	while (mid < n &&
+	       dir_len(files[mid].path) == dir_len(files[mid - 1].path) &&
+	       !strncmp(files[mid].path, files[mid - 1].path,
+	           dir_len(files[mid].path)))
+		mid++;
+	if (mid == n)
+		return 1;
+	memset(h, 0, sizeof(h));
+	for (k = 0; k < 2; k++) {
+		h[k].files = k ? files + mid : files;
+		h[k].n = k ? n - mid : mid;
+		h[k].opts = *opts;
+		h[k].tree = tree;
+	}
+	if (pthread_create(&th, NULL, half_run, &h[1]) != 0)
+		return 1;
+	half_run(&h[0]);
+	pthread_join(th, NULL);
+	ok = h[0].error == 0 && h[1].error == 0 && h[0].diags.n == 0 &&
+	     h[1].diags.n == 0 && h[0].spec && h[1].spec;
+	if (ok && (*out = merge_halves(h[0].spec, h[1].spec))) {
+		amlops_diags_release(&h[0].diags);
+		amlops_diags_release(&h[1].diags);
+		return 0;
+	}
+	for (k = 0; k < 2; k++) {
+		amlops_spec_free(h[k].spec);
+		amlops_diags_release(&h[k].diags);
+	}
+	amlops_err_clear();
+	return 1;
+}
+
 static int
 load_tree(struct amlops_spec **out, struct amlops_diags *diags,
     git_repository *repo, git_tree *tree,
@@ -471,11 +612,17 @@ load_tree(struct amlops_spec **out, struct amlops_diags *diags,
 		opts.path_kind = tree_path_kind;
 		opts.ctx = &kctx;
 	}
+	if (npaths >= PARALLEL_MIN &&
+	    load_parallel(out, files, npaths, &opts, tree) == 0) {
+		error = 0;
+		goto loaded;
+	}
 	error = amlops_spec_load(out, diags, files, npaths, &opts);
 	if (error < 0 && error != AMLOPS_EINVALID)
 		goto done;
 	if (*out)
 		fill_spec(*out, tree);
+loaded:
 	if (nloaded)
 		*nloaded = npaths;
 done:

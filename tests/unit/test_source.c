@@ -911,6 +911,74 @@ source__deployments_in_another_folder_load_fully(void **state)
 	amlops_source_free(src);
 }
 
+static void
+source__large_loads_match_a_single_load(void **state)
+{
+	struct repo *r = *state;
+	struct amlops_source *src;
+	struct amlops_diags diags = AMLOPS_DIAGS_INIT;
+	struct amlops_spec *spec;
+	char head[41], *want;
+	size_t i;
+
+	/* 1100 split-shape endpoints: 2200 manifests, two threads */
+	churn_repo(r);
+	sh("cd %s && /usr/bin/python3 -c '\n"
+	   "for i in range(1100):\n"
+	   "    d = \"fleet/e%%04d\" %% i\n"
+	   "    import os; os.makedirs(d)\n"
+	   "    open(d + \"/endpoint.yml\", \"w\").write(\"name: e%%04d\\n"
+	   "auth_mode: key\\ntraffic:\\n  blue: 100\\n\" %% i)\n"
+	   "    open(d + \"/blue.yml\", \"w\").write(open(\"endpoints/churn/"
+	   "blue.yml\").read().replace(\"churn\\n\", \"e%%04d\\n\" %% i)"
+	   ".replace(\"instance_count: 1\", \"instance_count: %%d\" %% "
+	   "(i %% 3 + 1)))\n' && git add -A && git commit -q -m fleet",
+	    r->dir);
+	src = open_repo(r);
+	resolve(head, src, "HEAD");
+	assert_int_equal(
+	    amlops_source_load_spec(&spec, &diags, src, head, NULL, NULL, 0),
+	    0);
+	assert_int_equal(diags.n, 0);
+	assert_int_equal(spec->nendpoints, 1101);
+	want = sh_out(
+	    "cd %s && git rev-parse HEAD:models/churn/model.pkl", r->dir);
+	for (i = 0; i < spec->nendpoints; i++) {
+		const struct amlops_endpoint *ep = spec->endpoints[i];
+
+		if (i > 0)
+			assert_true(
+			    strcmp(spec->endpoints[i - 1]->name, ep->name) < 0);
+		assert_int_equal(ep->ndeployments, 1);
+		assert_string_equal(ep->deployments[0]->model.content_id, want);
+		if (ep->name[0] == 'e')
+			assert_int_equal(ep->deployments[0]->instance_count,
+			    atoi(ep->name + 1) % 3 + 1);
+	}
+	free(want);
+	amlops_spec_free(spec);
+
+	/* one name in both halves: the single load's own error */
+	sh("cd %s && sed -i 's/name: e1099/name: e0000/' "
+	   "fleet/e1099/endpoint.yml && sed -i 's/endpoint_name: e1099/"
+	   "endpoint_name: e0000/' fleet/e1099/blue.yml && git commit -qam dup",
+	    r->dir);
+	resolve(head, src, "HEAD");
+	assert_int_equal(
+	    amlops_source_load_spec(&spec, &diags, src, head, NULL, NULL, 0),
+	    AMLOPS_EINVALID);
+	assert_true(diags.n >= 1);
+	{
+		char *m = amlops_diag_format(&diags.v[0]);
+
+		assert_non_null(strstr(m, "e0000"));
+		free(m);
+	}
+	amlops_diags_release(&diags);
+	amlops_spec_free(spec);
+	amlops_source_free(src);
+}
+
 int
 main(void)
 {
@@ -932,6 +1000,7 @@ main(void)
 	    T(source__version_kept_while_content_changed_is_an_error),
 	    T(source__touched_endpoints_and_narrowed_loads),
 	    T(source__deployments_in_another_folder_load_fully),
+	    T(source__large_loads_match_a_single_load),
 #undef T
 	};
 
