@@ -20,6 +20,8 @@
 static const struct cmd cmds[] = {
 	{"validate", cmd_validate, 0, "check endpoint YAML"},
 	{"plan", cmd_plan, CMD_NEEDS_REPO, "show the steps to a commit"},
+	{"apply", cmd_apply, CMD_NEEDS_REPO | CMD_NEEDS_TARGET,
+	    "apply one commit to the target"},
 	{"status", cmd_status, CMD_NEEDS_REPO, "show a commit's note"},
 	{"host", cmd_host, 0, "run the local control plane and model server"},
 	{"endpoint", cmd_endpoint, CMD_NEEDS_TARGET,

@@ -48,6 +48,7 @@ struct cmd {
  */
 int cmd_validate(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_plan(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_apply(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_status(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_host(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_endpoint(int argc, char **argv, struct cli_ctx *ctx);

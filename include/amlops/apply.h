@@ -1,0 +1,175 @@
+/*
+ * The executor: applies one commit to a target. It plans the commit
+ * against the target's live state, then runs the steps one at a time per
+ * endpoint, waiting for each long-running operation, and rewrites the
+ * commit's note (amlops/status.h) when the apply starts and after every
+ * step. Nothing here prints: progress goes to a callback, the outcome to
+ * the note and the return value.
+ *
+ * Safety (DESIGN.md section 3). Before each step the executor reads the
+ * endpoint again and
+ *
+ *   - waits while the endpoint, the step's deployment or a deployment a
+ *     traffic step routes to is Creating, Updating, Scaling or Deleting
+ *     (the service answers 409 otherwise), up to the step's timeout;
+ *   - plans the endpoint again against what it just read: when the step
+ *     is no longer in that plan its effect is already live, and the step
+ *     succeeds without a request (this is what makes a rerun after a
+ *     crash finish the work without applying a step twice). Otherwise the
+ *     fresh step (with the live state just read) is what runs;
+ *   - refuses a traffic or mirror step unless every deployment it gives a
+ *     share to is Succeeded, and a deployment delete while the endpoint
+ *     still routes traffic or mirror traffic to it.
+ *
+ * A step ends succeeded, or failed with an error code and message: the
+ * service's code for an operation that ended Failed, "timeout" past the
+ * step timeout, "NotReady" / "UnderTraffic" for the refusals above,
+ * "Refused" when the fresh plan refuses the endpoint, and for a request
+ * that failed the HTTP reason ("Conflict", "TooManyRequests", ...) or
+ * "ConnectionError". A failed step skips the rest of its endpoint; other
+ * endpoints go on.
+ *
+ * Endpoints run one after the other, or with `jobs` > 1 up to that many
+ * at once, each on its own backend (opts->open_backend) and its own view
+ * of the commit's files; steps of one endpoint never overlap.
+ */
+#ifndef AMLOPS_APPLY_H
+#define AMLOPS_APPLY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "amlops/backend.h"
+#include "amlops/plan.h"
+#include "amlops/source.h"
+#include "amlops/spec.h"
+#include "amlops/status.h"
+
+enum amlops_apply_flags {
+	/*
+	 * Plan every endpoint of the repository and of the target, not
+	 * only those the commit touched (relative to the target's applied
+	 * ref, else to the commit's parent).
+	 */
+	AMLOPS_APPLY_ALL = 1 << 0,
+};
+
+/* Default step timeout: a first Azure ML deployment takes 15-20 min. */
+#define AMLOPS_APPLY_STEP_TIMEOUT_MS (30 * 60 * 1000)
+
+/* The tags amlops puts on the endpoints it creates, besides managed-by. */
+#define AMLOPS_APPLY_TAG_REPO "amlops-repository"
+#define AMLOPS_APPLY_TAG_COMMIT "amlops-commit"
+
+enum amlops_apply_event_kind {
+	AMLOPS_APPLY_STEP_START = 0,
+	AMLOPS_APPLY_STEP_WAIT, /* about once a second while it waits */
+	AMLOPS_APPLY_STEP_DONE,
+};
+
+struct amlops_apply_event {
+	enum amlops_apply_event_kind kind;
+	const struct amlops_note_step *step; /* borrowed: the note's */
+	size_t total;                        /* steps in the plan */
+	int64_t elapsed_ms;                  /* since the step started */
+	/*
+	 * WAIT: what it waits for ("endpoint 'e' is Updating", "PUT
+	 * onlineEndpoints/e: InProgress"); DONE: "already live" when the
+	 * step needed no request. Otherwise NULL.
+	 */
+	const char *detail;
+};
+
+struct amlops_apply_opts {
+	unsigned flags;     /* enum amlops_apply_flags */
+	const char *target; /* "local" or "azure": the note and applied ref */
+	const char *target_url; /* for the note, or NULL */
+	/* NULL: the repository's .amlops.yml, else AMLOPS_NOTES_REF. */
+	const char *notes_ref;
+	/* The value of the amlops-repository tag (a URL or a path); NULL. */
+	const char *repository;
+	unsigned jobs;           /* 0 or 1: one endpoint at a time */
+	int64_t step_timeout_ms; /* 0: AMLOPS_APPLY_STEP_TIMEOUT_MS */
+	int64_t busy_poll_ms; /* 0: 1000; how often a busy resource is read */
+	/*
+	 * Opens one more backend to the same target, for jobs > 1 (a
+	 * backend is not shared between threads). NULL: jobs is 1.
+	 */
+	int (*open_backend)(void *ctx, struct amlops_backend **out);
+	void *backend_ctx;
+	/* Called from any worker, one call at a time. May be NULL. */
+	void (*progress)(void *ctx, const struct amlops_apply_event *ev);
+	void *progress_ctx;
+};
+
+#define AMLOPS_APPLY_OPTS_INIT                                                 \
+	{                                                                      \
+		0, "local", NULL, NULL, NULL, 1, 0, 0, NULL, NULL, NULL, NULL  \
+	}
+
+/* A prepared apply: the plan, then (after amlops_apply_run) the note. */
+struct amlops_apply {
+	char commit[41];
+	char base[41]; /* what "touched" is relative to; "" for none */
+	struct amlops_source_config *cfg;
+	struct amlops_diags diags; /* problems in the YAML, file:line:col */
+	struct amlops_spec *desired;
+	struct amlops_spec live; /* the endpoints read from the target */
+	char **scope;            /* endpoint names planned; NULL with ALL */
+	size_t nscope;
+	struct amlops_plan *plan;
+	struct amlops_note *note; /* set by amlops_apply_run() */
+	/* Counters of the run, for the summary and the benchmark. */
+	size_t succeeded, failed, skipped, already_live;
+	int64_t service_ms; /* time spent waiting on the service */
+	int64_t run_ms;     /* wall time of amlops_apply_run() */
+};
+
+/*
+ * Loads the desired state at `commit`, reads the live state of the
+ * endpoints in scope from `b`, and plans. On 0 the plan is in
+ * (*out)->plan. AMLOPS_EINVALID with *out set: the YAML has problems
+ * (in (*out)->diags) or the plan refuses an endpoint ((*out)->plan's
+ * refusals; the message is the first refusal). Other errors leave *out
+ * NULL. Free with amlops_apply_free().
+ */
+int amlops_apply_prepare(struct amlops_apply **out, struct amlops_source *src,
+    const char *commit, struct amlops_backend *b,
+    const struct amlops_apply_opts *opts);
+
+/*
+ * Runs the plan of `a` on `b` and writes the note (started now; an
+ * earlier note of the same commit that is not "succeeded" is kept in
+ * its "attempts"). Moves refs/amlops/applied/TARGET to the commit when
+ * every step succeeded. Returns 0 then; AMLOPS_EBACKEND when a step
+ * failed ("2 of 5 steps failed: endpoint 'e' step 3 (traffic): ...");
+ * another code when the note cannot be written. a->note is set in every
+ * case the run started.
+ */
+int amlops_apply_run(struct amlops_apply *a, struct amlops_source *src,
+    struct amlops_backend *b, const struct amlops_apply_opts *opts);
+
+void amlops_apply_free(struct amlops_apply *a);
+
+/*
+ * The live state of the endpoints `names` (those the target lacks are
+ * left out) and, with `list_all`, of every endpoint the target lists,
+ * as a spec sorted by name. Release with amlops_apply_live_release().
+ */
+int amlops_apply_read_live(struct amlops_spec *out, struct amlops_backend *b,
+    char *const *names, size_t n, int list_all);
+void amlops_apply_live_release(struct amlops_spec *live);
+
+/*
+ * The files of `commit` for the backend's asset uploads (never the work
+ * tree), on a repository handle of their own so that each worker thread
+ * has one. Free with amlops_apply_files_free().
+ */
+struct amlops_apply_files;
+int amlops_apply_files_open(
+    struct amlops_apply_files **out, const char *gitdir, const char *commit);
+const struct amlops_files *amlops_apply_files_get(
+    const struct amlops_apply_files *f);
+void amlops_apply_files_free(struct amlops_apply_files *f);
+
+#endif

@@ -1,0 +1,972 @@
+/*
+ * The executor: plan a commit against the live target, then run the
+ * steps, one at a time per endpoint, rewriting the commit's note after
+ * each. See amlops/apply.h for the rules it keeps.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "amlops/apply.h"
+#include "amlops/err.h"
+#include "amlops/log.h"
+#include "amlops/util.h"
+
+/* ------------------------------------------------------------------ */
+/* Preparing: desired state, scope, live state, plan */
+
+static int
+contains(char *const *v, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(v[i], s))
+			return 1;
+	return 0;
+}
+
+static const char *
+tag_str(const cJSON *tags, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(tags, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void
+tag_set(cJSON *tags, const char *key, const char *value)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(tags, key);
+	cJSON_AddStringToObject(tags, key, value);
+}
+
+/*
+ * The repository and commit tags: an endpoint that has them keeps the
+ * ones it was created with (so that a later commit is no metadata
+ * change); one that has not gets this commit's.
+ */
+static void
+mark_owned(struct amlops_apply *a, const struct amlops_apply_opts *opts)
+{
+	for (size_t i = 0; i < a->desired->nendpoints; i++) {
+		struct amlops_endpoint *ep = a->desired->endpoints[i];
+		const struct amlops_endpoint *live =
+		    amlops_spec_endpoint(&a->live, ep->name);
+		const char *c =
+		    live ? tag_str(live->tags, AMLOPS_APPLY_TAG_COMMIT) : NULL;
+
+		if (a->scope && !contains(a->scope, a->nscope, ep->name))
+			continue;
+		if (c) {
+			const char *r =
+			    tag_str(live->tags, AMLOPS_APPLY_TAG_REPO);
+
+			tag_set(ep->tags, AMLOPS_APPLY_TAG_COMMIT, c);
+			if (r)
+				tag_set(ep->tags, AMLOPS_APPLY_TAG_REPO, r);
+			continue;
+		}
+		tag_set(ep->tags, AMLOPS_APPLY_TAG_COMMIT, a->commit);
+		if (opts->repository)
+			tag_set(
+			    ep->tags, AMLOPS_APPLY_TAG_REPO, opts->repository);
+	}
+}
+
+/* What "touched" is relative to: the applied ref, else the parent. */
+static int
+pick_base(struct amlops_apply *a, struct amlops_source *src, const char *target)
+{
+	char out[41];
+	int error;
+
+	a->base[0] = '\0';
+	error = amlops_source_applied_get(out, src, target);
+	if (error == 0 && strcmp(out, a->commit) != 0) {
+		memcpy(a->base, out, sizeof(out));
+		return 0;
+	}
+	if (error < 0 && error != AMLOPS_ENOTFOUND)
+		return error;
+	error = amlops_source_parent(out, src, a->commit);
+	if (error == 0) {
+		memcpy(a->base, out, sizeof(out));
+		return 0;
+	}
+	if (error == AMLOPS_ENOTFOUND) {
+		amlops_err_clear();
+		return 0;
+	}
+	return error;
+}
+
+int
+amlops_apply_prepare(struct amlops_apply **out, struct amlops_source *src,
+    const char *commit, struct amlops_backend *b,
+    const struct amlops_apply_opts *opts)
+{
+	struct amlops_apply *a = amlops_xcalloc(1, sizeof(*a));
+	struct amlops_source_pair pair = AMLOPS_SOURCE_PAIR_INIT;
+	struct amlops_plan_opts popts = AMLOPS_PLAN_OPTS_INIT;
+	int error, all = opts->flags & AMLOPS_APPLY_ALL;
+
+	*out = NULL;
+	snprintf(a->commit, sizeof(a->commit), "%s", commit);
+	error = amlops_source_config_load(&a->cfg, &a->diags, src, commit);
+	if (error == AMLOPS_EINVALID && a->diags.n)
+		goto invalid;
+	if (error < 0)
+		goto fail;
+	if (all) {
+		error = amlops_source_load_spec(
+		    &a->desired, &a->diags, src, commit, a->cfg, NULL, 0);
+		if (error == 0)
+			error = amlops_source_check_versions(
+			    &a->diags, NULL, a->desired);
+	} else {
+		if ((error = pick_base(a, src, opts->target)) < 0)
+			goto fail;
+		error = amlops_source_load_pair(&pair, &a->diags, src,
+		    a->base[0] ? a->base : NULL, commit, a->cfg);
+		a->desired = pair.head;
+		pair.head = NULL;
+		a->scope = pair.touched;
+		a->nscope = pair.ntouched;
+		pair.touched = NULL;
+		pair.ntouched = 0;
+	}
+	if (error == AMLOPS_EINVALID && a->diags.n)
+		goto invalid;
+	if (error < 0)
+		goto fail;
+	if (all) {
+		char **names =
+		    amlops_xcalloc(a->desired->nendpoints + 1, sizeof(*names));
+
+		for (size_t i = 0; i < a->desired->nendpoints; i++)
+			names[i] = a->desired->endpoints[i]->name;
+		error = amlops_apply_read_live(
+		    &a->live, b, names, a->desired->nendpoints, 1);
+		free(names);
+	} else {
+		error =
+		    amlops_apply_read_live(&a->live, b, a->scope, a->nscope, 0);
+	}
+	if (error < 0)
+		goto fail;
+	mark_owned(a, opts);
+	/*
+	 * The target answers with its defaults left out; compare the
+	 * desired settings in the same form (amlops/backend.h).
+	 */
+	for (size_t i = 0; i < a->desired->nendpoints; i++)
+		for (size_t k = 0; k < a->desired->endpoints[i]->ndeployments;
+		     k++)
+			amlops_arm_settings_normalize(
+			    a->desired->endpoints[i]->deployments[k]->settings);
+	if (!all) {
+		popts.scope = (const char *const *)a->scope;
+		popts.nscope = a->nscope;
+	}
+	if (!all && a->nscope == 0)
+		error = amlops_plan_build(&a->plan, NULL, NULL, &popts);
+	else
+		error =
+		    amlops_plan_build(&a->plan, a->desired, &a->live, &popts);
+	if (error < 0 && error != AMLOPS_EINVALID)
+		goto fail;
+	log_debug("%s: commit=%.12s base=%.12s scope=%zu live=%zu steps=%zu "
+	          "refused=%zu",
+	    __func__, a->commit, a->base[0] ? a->base : "-",
+	    all ? a->desired->nendpoints : a->nscope, a->live.nendpoints,
+	    a->plan->nsteps, a->plan->nrefusals);
+	amlops_source_pair_release(&pair);
+	*out = a;
+	return error;
+invalid:
+	amlops_source_pair_release(&pair);
+	*out = a;
+	return amlops_err_set(AMLOPS_EINVALID, "%zu problem%s in %.12s",
+	    a->diags.n, a->diags.n == 1 ? "" : "s", commit);
+fail:
+	amlops_source_pair_release(&pair);
+	amlops_apply_free(a);
+	return error;
+}
+
+void
+amlops_apply_free(struct amlops_apply *a)
+{
+	if (a == NULL)
+		return;
+	amlops_plan_free(a->plan);
+	amlops_apply_live_release(&a->live);
+	amlops_spec_free(a->desired);
+	amlops_source_paths_free(a->scope, a->nscope);
+	amlops_diags_release(&a->diags);
+	amlops_source_config_free(a->cfg);
+	amlops_note_free(a->note);
+	free(a);
+}
+
+/* ------------------------------------------------------------------ */
+/* Running */
+
+struct job {
+	size_t first; /* index of the endpoint's first step */
+	size_t count;
+};
+
+struct run {
+	struct amlops_apply *a;
+	struct amlops_source *src;
+	const struct amlops_apply_opts *opts;
+	const char *notes_ref;
+	int64_t timeout_ms;
+	int64_t busy_poll_ms;
+	pthread_mutex_t mu; /* the note, the counters, progress, next */
+	struct job *jobs;
+	size_t njobs;
+	size_t next;
+	int note_error; /* the first failure to write the note */
+	char *note_msg;
+	char *first_failure;
+};
+
+struct worker {
+	struct run *run;
+	struct amlops_backend *b;
+	struct amlops_apply_files *files;
+	int64_t service_ms;
+};
+
+static void
+sleep_ms(int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Writes the note; holds run->mu. */
+static void
+note_save(struct run *r)
+{
+	int error = amlops_status_note_write(r->src, r->notes_ref, r->a->note);
+
+	if (error < 0 && r->note_error == 0) {
+		r->note_error = error;
+		r->note_msg = amlops_xstrdup(amlops_err_last());
+		log_warnx("note=%.12s result=not-written error=\"%s\"",
+		    r->a->commit, r->note_msg);
+	}
+}
+
+static void
+emit(struct run *r, enum amlops_apply_event_kind kind,
+    const struct amlops_note_step *ns, int64_t t0, const char *detail)
+{
+	struct amlops_apply_event ev;
+
+	if (r->opts->progress == NULL)
+		return;
+	ev.kind = kind;
+	ev.step = ns;
+	ev.total = r->a->plan->nsteps;
+	ev.elapsed_ms = amlops_now_ms() - t0;
+	ev.detail = detail;
+	r->opts->progress(r->opts->progress_ctx, &ev);
+}
+
+static int
+is_busy(const char *state)
+{
+	static const char *const busy[] = {
+	    "Creating", "Updating", "Scaling", "Deleting", "Provisioning"};
+
+	if (state == NULL)
+		return 0;
+	for (size_t i = 0; i < AMLOPS_ARRAY_SIZE(busy); i++)
+		if (!strcmp(state, busy[i]))
+			return 1;
+	return 0;
+}
+
+static int
+percent_of(const struct amlops_traffic *t, size_t n, const char *dep)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(t[i].deployment, dep))
+			return t[i].percent;
+	return 0;
+}
+
+/*
+ * The request id in a message ("(request id X)"), copied into `out`;
+ * "" when there is none.
+ */
+static void
+request_id_of(char out[37], const char *msg)
+{
+	const char *p = strstr(msg, "(request id ");
+
+	out[0] = '\0';
+	if (p == NULL)
+		return;
+	p += strlen("(request id ");
+	snprintf(out, 37, "%.*s", (int)strcspn(p, ")"), p);
+}
+
+/*
+ * The error code of a failure: the service's for a failed operation, the
+ * HTTP reason of a refused request ("PUT x: 409 Conflict (request ..."
+ * gives "Conflict"), else one for the class of error.
+ */
+static char *
+error_code_of(int error, const char *msg, const struct amlops_op *op)
+{
+	const char *p;
+
+	if (error == AMLOPS_ETIMEOUT)
+		return amlops_xstrdup("timeout");
+	if (op && op->rest && op->rest->error_code && *op->rest->error_code)
+		return amlops_xstrdup(op->rest->error_code);
+	if (op && op->state == AMLOPS_OP_FAILED)
+		return amlops_xstrdup("OperationFailed");
+	if (op && op->state == AMLOPS_OP_CANCELED)
+		return amlops_xstrdup("OperationCanceled");
+	for (p = strstr(msg, ": "); p; p = strstr(p + 1, ": ")) {
+		const char *s = p + 2, *e;
+		struct amlops_buf b = AMLOPS_BUF_INIT;
+
+		if (!(s[0] >= '1' && s[0] <= '5' && s[1] >= '0' &&
+		        s[1] <= '9' && s[2] >= '0' && s[2] <= '9' &&
+		        s[3] == ' '))
+			continue;
+		s += 4;
+		e = strstr(s, " (");
+		if (e == NULL)
+			e = s + strlen(s);
+		for (; s < e; s++)
+			if (*s != ' ' && *s != '-')
+				amlops_buf_putc(&b, *s);
+		if (b.len)
+			return amlops_buf_detach(&b);
+		amlops_buf_release(&b);
+	}
+	switch (error) {
+	case AMLOPS_ENOTFOUND:
+		return amlops_xstrdup("NotFound");
+	case AMLOPS_ECONFLICT:
+		return amlops_xstrdup("Conflict");
+	case AMLOPS_EINVALID:
+		return amlops_xstrdup("BadRequest");
+	case AMLOPS_EBACKEND:
+		return amlops_xstrdup("ServiceError");
+	case AMLOPS_ENOTSUPP:
+		return amlops_xstrdup("NotSupported");
+	default:
+		return amlops_xstrdup("ConnectionError");
+	}
+}
+
+/* Records a step's end; holds run->mu. `code` NULL: it succeeded. */
+static void
+step_end(struct run *r, struct amlops_note_step *ns, int64_t t0,
+    const char *request_id, char *code, const char *msg)
+{
+	ns->ms = amlops_now_ms() - t0;
+	if (request_id && *request_id) {
+		free(ns->request_id);
+		ns->request_id = amlops_xstrdup(request_id);
+	}
+	if (code) {
+		ns->status = AMLOPS_STEP_FAILED;
+		ns->error_code = code;
+		ns->error_message = amlops_xstrdup(msg);
+		r->a->failed++;
+		if (r->first_failure == NULL)
+			r->first_failure = amlops_xasprintf(
+			    "endpoint '%s' step %d (%s %s%s%s): %s",
+			    ns->endpoint, ns->index, ns->action, ns->aspect,
+			    ns->deployment ? " " : "",
+			    ns->deployment ? ns->deployment : "", msg);
+	} else {
+		ns->status = AMLOPS_STEP_SUCCEEDED;
+		r->a->succeeded++;
+	}
+	note_save(r);
+}
+
+static int
+same_step(const struct amlops_step *x, const struct amlops_step *y)
+{
+	if (x->action != y->action || x->aspect != y->aspect)
+		return 0;
+	if (!x->deployment || !y->deployment)
+		return x->deployment == y->deployment;
+	return !strcmp(x->deployment, y->deployment);
+}
+
+/*
+ * Reads the endpoint until nothing the step touches is busy or the
+ * deadline passes. 0 with *ep / *live set (*ep NULL when the endpoint
+ * does not exist), or an error with the message set.
+ */
+static int
+read_settled(struct worker *w, const struct amlops_step *s,
+    struct amlops_note_step *ns, int64_t t0, int64_t deadline,
+    struct amlops_endpoint **ep, struct amlops_live **live)
+{
+	struct run *r = w->run;
+	int64_t last_event = 0;
+
+	for (;;) {
+		char why[256];
+		int64_t c0 = amlops_now_ms();
+		int error =
+		    amlops_backend_get_endpoint(w->b, s->endpoint, ep, live);
+
+		w->service_ms += amlops_now_ms() - c0;
+		why[0] = '\0';
+		if (error == AMLOPS_ENOTFOUND) {
+			amlops_err_clear();
+			*ep = NULL;
+			*live = NULL;
+			return 0;
+		}
+		if (error < 0)
+			return error;
+		if (is_busy((*live)->provisioning_state))
+			snprintf(why, sizeof(why), "endpoint '%s' is %s",
+			    s->endpoint, (*live)->provisioning_state);
+		else if (s->deployment && is_busy(amlops_live_deployment_state(
+		                              *live, s->deployment)))
+			snprintf(why, sizeof(why), "deployment '%s' is %s",
+			    s->deployment,
+			    amlops_live_deployment_state(*live, s->deployment));
+		else if (s->aspect == AMLOPS_ASPECT_TRAFFIC ||
+		         s->aspect == AMLOPS_ASPECT_MIRROR_TRAFFIC) {
+			const cJSON *t;
+
+			cJSON_ArrayForEach(t, s->after)
+			{
+				const char *st = amlops_live_deployment_state(
+				    *live, t->string);
+
+				if (is_busy(st)) {
+					snprintf(why, sizeof(why),
+					    "deployment '%s' is %s", t->string,
+					    st);
+					break;
+				}
+			}
+		}
+		if (why[0] == '\0')
+			return 0;
+		amlops_endpoint_free(*ep);
+		amlops_live_free(*live);
+		*ep = NULL;
+		*live = NULL;
+		if (amlops_now_ms() >= deadline)
+			return amlops_err_set(AMLOPS_ETIMEOUT,
+			    "step timed out after %lld s: %s",
+			    (long long)((amlops_now_ms() - t0) / 1000), why);
+		log_debug("%s: endpoint=%s step=%d wait=\"%s\"", __func__,
+		    s->endpoint, ns->index, why);
+		if (amlops_now_ms() - last_event >= 1000) {
+			pthread_mutex_lock(&r->mu);
+			emit(r, AMLOPS_APPLY_STEP_WAIT, ns, t0, why);
+			pthread_mutex_unlock(&r->mu);
+			last_event = amlops_now_ms();
+		}
+		c0 = amlops_now_ms();
+		sleep_ms(r->busy_poll_ms < deadline - amlops_now_ms()
+		             ? r->busy_poll_ms
+		             : deadline - amlops_now_ms());
+		w->service_ms += amlops_now_ms() - c0;
+	}
+}
+
+/* The refusals before traffic and deletions; 0 or a code (`msg` set). */
+static const char *
+safety_check(const struct amlops_step *s, const struct amlops_endpoint *ep,
+    const struct amlops_live *live, char *msg, size_t len)
+{
+	if (s->aspect == AMLOPS_ASPECT_TRAFFIC ||
+	    s->aspect == AMLOPS_ASPECT_MIRROR_TRAFFIC) {
+		const cJSON *t;
+
+		cJSON_ArrayForEach(t, s->after)
+		{
+			const char *st;
+
+			if (!cJSON_IsNumber(t) || t->valuedouble <= 0)
+				continue;
+			st = amlops_live_deployment_state(live, t->string);
+			if (st == NULL || strcmp(st, "Succeeded") != 0) {
+				snprintf(msg, len,
+				    "refusing to route %s to deployment '%s': "
+				    "it is %s, not Succeeded",
+				    s->aspect == AMLOPS_ASPECT_TRAFFIC
+				        ? "traffic"
+				        : "mirror traffic",
+				    t->string, st ? st : "missing");
+				return "NotReady";
+			}
+		}
+	}
+	if (s->action == AMLOPS_PLAN_DELETE &&
+	    s->aspect == AMLOPS_ASPECT_DEPLOYMENT && ep) {
+		int p = percent_of(ep->traffic, ep->ntraffic, s->deployment);
+		int m = percent_of(ep->mirror, ep->nmirror, s->deployment);
+
+		if (p > 0 || m > 0) {
+			snprintf(msg, len,
+			    "refusing to delete deployment '%s': it carries "
+			    "%d%% of the traffic and %d%% of the mirror "
+			    "traffic",
+			    s->deployment, p, m);
+			return "UnderTraffic";
+		}
+	}
+	return NULL;
+}
+
+/* Runs one step to its end; 0 when it succeeded. */
+static int
+run_step(struct worker *w, size_t i)
+{
+	struct run *r = w->run;
+	struct amlops_apply *a = r->a;
+	const struct amlops_step *s = &a->plan->steps[i];
+	struct amlops_note_step *ns = &a->note->steps[i];
+	struct amlops_endpoint *ep = NULL;
+	struct amlops_live *live = NULL;
+	struct amlops_plan *fresh = NULL;
+	struct amlops_plan_opts popts = AMLOPS_PLAN_OPTS_INIT;
+	struct amlops_spec ds = {0}, ls = {0};
+	struct amlops_endpoint *dv[1], *lv[1];
+	const struct amlops_step *fs = NULL;
+	struct amlops_op *op = NULL;
+	const char *scope[1] = {s->endpoint}, *code;
+	int64_t t0 = amlops_now_ms(), deadline = t0 + r->timeout_ms,
+	        last_event = t0, c0;
+	char now[32], msg[512], rid[37] = "";
+	int error;
+
+	amlops_time_rfc3339(now, amlops_wall_ms());
+	pthread_mutex_lock(&r->mu);
+	ns->status = AMLOPS_STEP_RUNNING;
+	free(ns->started);
+	ns->started = amlops_xstrdup(now);
+	note_save(r);
+	emit(r, AMLOPS_APPLY_STEP_START, ns, t0, NULL);
+	pthread_mutex_unlock(&r->mu);
+
+	if ((error = read_settled(w, s, ns, t0, deadline, &ep, &live)) < 0)
+		goto failed;
+
+	/* Plan the endpoint again against what was just read. */
+	dv[0] = amlops_spec_endpoint(a->desired, s->endpoint);
+	ds.endpoints = dv;
+	ds.nendpoints = dv[0] ? 1 : 0;
+	lv[0] = ep;
+	ls.endpoints = lv;
+	ls.nendpoints = ep ? 1 : 0;
+	popts.scope = scope;
+	popts.nscope = 1;
+	error = amlops_plan_build(&fresh, &ds, &ls, &popts);
+	if (error == AMLOPS_EINVALID) {
+		char *m = amlops_plan_msg_format(&fresh->refusals[0]);
+
+		pthread_mutex_lock(&r->mu);
+		step_end(r, ns, t0, NULL, amlops_xstrdup("Refused"), m);
+		emit(r, AMLOPS_APPLY_STEP_DONE, ns, t0, NULL);
+		pthread_mutex_unlock(&r->mu);
+		free(m);
+		error = -1;
+		goto done;
+	}
+	if (error < 0)
+		goto failed;
+	for (size_t k = 0; k < fresh->nsteps; k++)
+		if (same_step(&fresh->steps[k], s)) {
+			fs = &fresh->steps[k];
+			break;
+		}
+	if (fs == NULL) {
+		/* Its effect is live already (a rerun after a crash). */
+		log_info(
+		    "endpoint=%s step=%d/%zu aspect=%s result=already-live",
+		    s->endpoint, ns->index, a->plan->nsteps, ns->aspect);
+		pthread_mutex_lock(&r->mu);
+		a->already_live++;
+		step_end(r, ns, t0, NULL, NULL, NULL);
+		emit(r, AMLOPS_APPLY_STEP_DONE, ns, t0, "already live");
+		pthread_mutex_unlock(&r->mu);
+		error = 0;
+		goto done;
+	}
+	if ((code = safety_check(fs, ep, live, msg, sizeof(msg))) != NULL) {
+		log_warnx("endpoint=%s step=%d/%zu aspect=%s result=refused "
+		          "error=\"%s\"",
+		    s->endpoint, ns->index, a->plan->nsteps, ns->aspect, msg);
+		pthread_mutex_lock(&r->mu);
+		step_end(r, ns, t0, NULL, amlops_xstrdup(code), msg);
+		emit(r, AMLOPS_APPLY_STEP_DONE, ns, t0, NULL);
+		pthread_mutex_unlock(&r->mu);
+		error = -1;
+		goto done;
+	}
+
+	w->b->files = w->files ? amlops_apply_files_get(w->files) : NULL;
+	c0 = amlops_now_ms();
+	error = amlops_backend_apply_step(w->b, fs, &op);
+	w->service_ms += amlops_now_ms() - c0;
+	if (error < 0)
+		goto failed;
+	snprintf(rid, sizeof(rid), "%s", op->request_id);
+	pthread_mutex_lock(&r->mu);
+	free(ns->request_id);
+	ns->request_id = rid[0] ? amlops_xstrdup(rid) : NULL;
+	note_save(r);
+	pthread_mutex_unlock(&r->mu);
+	for (;;) {
+		int64_t d;
+
+		c0 = amlops_now_ms();
+		error = amlops_backend_poll_op(w->b, op);
+		w->service_ms += amlops_now_ms() - c0;
+		if (error != 1)
+			break;
+		if (amlops_now_ms() >= deadline) {
+			error = amlops_err_set(AMLOPS_ETIMEOUT,
+			    "step timed out after %lld s: %s still %s "
+			    "(request id %s)",
+			    (long long)((amlops_now_ms() - t0) / 1000),
+			    op->what ? op->what : "the operation",
+			    op->rest && op->rest->status ? op->rest->status
+			                                 : "running",
+			    rid);
+			goto failed;
+		}
+		if (amlops_now_ms() - last_event >= 1000) {
+			snprintf(msg, sizeof(msg), "%s: %s",
+			    op->what ? op->what : "operation",
+			    op->rest && op->rest->status ? op->rest->status
+			                                 : "running");
+			pthread_mutex_lock(&r->mu);
+			emit(r, AMLOPS_APPLY_STEP_WAIT, ns, t0, msg);
+			pthread_mutex_unlock(&r->mu);
+			last_event = amlops_now_ms();
+		}
+		d = op->rest ? op->rest->next_poll_ms - amlops_now_ms() : 50;
+		if (d < 10)
+			d = 10;
+		if (d > deadline - amlops_now_ms())
+			d = deadline - amlops_now_ms();
+		c0 = amlops_now_ms();
+		sleep_ms(d);
+		w->service_ms += amlops_now_ms() - c0;
+	}
+	if (error < 0)
+		goto failed;
+	log_debug("endpoint=%s step=%d/%zu aspect=%s result=ok ms=%lld "
+	          "request_id=%s",
+	    s->endpoint, ns->index, a->plan->nsteps, ns->aspect,
+	    (long long)(amlops_now_ms() - t0), rid);
+	pthread_mutex_lock(&r->mu);
+	step_end(r, ns, t0, rid, NULL, NULL);
+	emit(r, AMLOPS_APPLY_STEP_DONE, ns, t0, NULL);
+	pthread_mutex_unlock(&r->mu);
+	error = 0;
+	goto done;
+
+failed : {
+	const char *m = amlops_err_last();
+	char *c = error_code_of(error, m, op);
+
+	if (rid[0] == '\0')
+		request_id_of(rid, m);
+	log_warnx("endpoint=%s step=%d/%zu aspect=%s result=failed code=%s "
+	          "error=\"%s\"",
+	    s->endpoint, ns->index, a->plan->nsteps, ns->aspect, c, m);
+	pthread_mutex_lock(&r->mu);
+	step_end(r, ns, t0, rid, c, *m ? m : "failed");
+	emit(r, AMLOPS_APPLY_STEP_DONE, ns, t0, NULL);
+	pthread_mutex_unlock(&r->mu);
+	error = error < 0 ? error : -1;
+}
+done:
+	amlops_op_free(op);
+	amlops_plan_free(fresh);
+	amlops_endpoint_free(ep);
+	amlops_live_free(live);
+	return error;
+}
+
+static void
+run_job(struct worker *w, const struct job *j)
+{
+	struct run *r = w->run;
+	int failed = 0;
+
+	for (size_t i = j->first; i < j->first + j->count; i++) {
+		if (failed) {
+			pthread_mutex_lock(&r->mu);
+			r->a->note->steps[i].status = AMLOPS_STEP_SKIPPED;
+			r->a->skipped++;
+			note_save(r);
+			pthread_mutex_unlock(&r->mu);
+			continue;
+		}
+		if (run_step(w, i) < 0)
+			failed = 1;
+	}
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct run *r = w->run;
+
+	for (;;) {
+		size_t j;
+
+		pthread_mutex_lock(&r->mu);
+		j = r->next++;
+		pthread_mutex_unlock(&r->mu);
+		if (j >= r->njobs)
+			break;
+		run_job(w, &r->jobs[j]);
+	}
+	return NULL;
+}
+
+/* The final state of every endpoint the plan touched, into the note. */
+static void
+final_states(struct worker *w)
+{
+	struct amlops_apply *a = w->run->a;
+	const char *prev = NULL;
+
+	for (size_t i = 0; i < a->plan->nsteps; i++) {
+		const struct amlops_step *s = &a->plan->steps[i];
+		struct amlops_endpoint *ep = NULL;
+		struct amlops_live *live = NULL;
+		cJSON *t;
+
+		if (prev && !strcmp(prev, s->endpoint))
+			continue;
+		prev = s->endpoint;
+		if (amlops_backend_get_endpoint(w->b, s->endpoint, &ep, &live) <
+		    0) {
+			if (amlops_err_last()[0])
+				log_debug("%s: endpoint=%s error=\"%s\"",
+				    __func__, s->endpoint, amlops_err_last());
+			amlops_err_clear();
+			continue;
+		}
+		t = cJSON_CreateObject();
+		for (size_t k = 0; k < ep->ntraffic; k++)
+			cJSON_AddNumberToObject(t, ep->traffic[k].deployment,
+			    ep->traffic[k].percent);
+		amlops_note_add_endpoint(a->note, ep->name,
+		    live->provisioning_state, live->scoring_uri, t);
+		cJSON_Delete(t);
+		amlops_endpoint_free(ep);
+		amlops_live_free(live);
+	}
+}
+
+static void
+finish(struct run *r)
+{
+	char now[32];
+
+	amlops_time_rfc3339(now, amlops_wall_ms());
+	free(r->a->note->finished);
+	r->a->note->finished = amlops_xstrdup(now);
+}
+
+int
+amlops_apply_run(struct amlops_apply *a, struct amlops_source *src,
+    struct amlops_backend *b, const struct amlops_apply_opts *opts)
+{
+	struct run r;
+	struct worker *workers = NULL;
+	pthread_t *threads = NULL;
+	struct amlops_note *old = NULL;
+	unsigned nworkers = 1, started = 0;
+	int error = 0;
+	int64_t t0 = amlops_now_ms();
+
+	memset(&r, 0, sizeof(r));
+	r.a = a;
+	r.src = src;
+	r.opts = opts;
+	r.notes_ref = opts->notes_ref               ? opts->notes_ref
+	              : a->cfg && a->cfg->notes_ref ? a->cfg->notes_ref
+	                                            : AMLOPS_NOTES_REF;
+	r.timeout_ms = opts->step_timeout_ms > 0 ? opts->step_timeout_ms
+	                                         : AMLOPS_APPLY_STEP_TIMEOUT_MS;
+	r.busy_poll_ms = opts->busy_poll_ms > 0 ? opts->busy_poll_ms : 1000;
+	pthread_mutex_init(&r.mu, NULL);
+
+	amlops_note_free(a->note);
+	a->note = NULL;
+	error = amlops_status_note_read(&old, src, r.notes_ref, a->commit);
+	if (error == AMLOPS_ENOTFOUND) {
+		amlops_err_clear();
+		old = NULL;
+	} else if (error < 0) {
+		/* An unreadable note is not lost: it goes into attempts. */
+		log_warnx("note=%.12s result=unreadable error=\"%s\"",
+		    a->commit, amlops_err_last());
+		amlops_err_clear();
+		old = NULL;
+	}
+	error = 0;
+	if (old && a->plan->nsteps == 0 &&
+	    (old->result == AMLOPS_NOTE_SUCCEEDED ||
+	        old->result == AMLOPS_NOTE_NO_CHANGES)) {
+		/* A finished apply, run again: nothing to do or to record. */
+		a->note = old;
+		error = amlops_source_applied_set(src, opts->target, a->commit);
+		goto out;
+	}
+	if (old) {
+		amlops_note_restart(old);
+		a->note = old;
+		free(a->note->target.name);
+		a->note->target.name = amlops_xstrdup(opts->target);
+	} else {
+		a->note = amlops_note_new(a->commit, opts->target);
+	}
+	free(a->note->target.url);
+	a->note->target.url = amlops_xstrdup(opts->target_url);
+	a->note->plan = amlops_plan_to_json(
+	    a->plan, a->base[0] ? a->base : NULL, a->commit);
+	for (size_t i = 0; i < a->plan->nsteps; i++) {
+		const struct amlops_step *s = &a->plan->steps[i];
+		struct amlops_note_step *ns =
+		    amlops_note_add_step(a->note, s->endpoint, s->deployment,
+		        amlops_plan_action_name(s->action),
+		        amlops_plan_aspect_name(s->aspect));
+
+		ns->index = (int)i + 1;
+		ns->ms = -1;
+	}
+	note_save(&r);
+	if (r.note_error) {
+		error = amlops_err_set(r.note_error, "%s", r.note_msg);
+		goto out;
+	}
+	if (a->plan->nsteps == 0) {
+		a->note->result = AMLOPS_NOTE_NO_CHANGES;
+		finish(&r);
+		note_save(&r);
+		error = amlops_source_applied_set(src, opts->target, a->commit);
+		goto out;
+	}
+
+	/* One job per endpoint: its steps are consecutive in the plan. */
+	r.jobs = amlops_xcalloc(a->plan->nsteps, sizeof(*r.jobs));
+	for (size_t i = 0; i < a->plan->nsteps; i++) {
+		if (r.njobs == 0 ||
+		    strcmp(a->plan->steps[i].endpoint,
+		        a->plan->steps[r.jobs[r.njobs - 1].first].endpoint)) {
+			r.jobs[r.njobs].first = i;
+			r.njobs++;
+		}
+		r.jobs[r.njobs - 1].count++;
+	}
+	if (opts->jobs > 1 && opts->open_backend)
+		nworkers = opts->jobs;
+	if (nworkers > r.njobs)
+		nworkers = (unsigned)r.njobs;
+	workers = amlops_xcalloc(nworkers, sizeof(*workers));
+	threads = amlops_xcalloc(nworkers, sizeof(*threads));
+	for (unsigned k = 0; k < nworkers; k++) {
+		workers[k].run = &r;
+		if (k == 0)
+			workers[k].b = b;
+		else if ((error = opts->open_backend(
+		              opts->backend_ctx, &workers[k].b)) < 0)
+			goto join;
+		if ((error = amlops_apply_files_open(&workers[k].files,
+		         amlops_source_gitdir(src), a->commit)) < 0)
+			goto join;
+	}
+	if (nworkers == 1) {
+		worker_main(&workers[0]);
+	} else {
+		for (started = 0; started < nworkers; started++)
+			if (pthread_create(&threads[started], NULL, worker_main,
+			        &workers[started]) != 0) {
+				error = amlops_err_sys(
+				    AMLOPS_ERROR, "cannot start a worker");
+				break;
+			}
+		/* The workers already started take over every job. */
+		if (started == 0)
+			goto join;
+		error = 0;
+	}
+join:
+	for (unsigned k = 0; k < started; k++)
+		pthread_join(threads[k], NULL);
+	for (unsigned k = 0; k < nworkers; k++) {
+		a->service_ms += workers[k].service_ms;
+		amlops_apply_files_free(workers[k].files);
+		if (k > 0 && workers[k].b)
+			amlops_backend_free(workers[k].b);
+	}
+	if (error < 0) {
+		/* Nothing ran: say so in the note. */
+		char *m = amlops_xstrdup(amlops_err_last());
+
+		a->note->result = AMLOPS_NOTE_FAILED;
+		finish(&r);
+		note_save(&r);
+		error = amlops_err_set(error, "%s", m);
+		free(m);
+		goto out;
+	}
+	final_states(&workers[0]);
+	a->note->result =
+	    a->failed ? AMLOPS_NOTE_FAILED : AMLOPS_NOTE_SUCCEEDED;
+	finish(&r);
+	note_save(&r);
+	if (a->failed) {
+		error = amlops_err_set(AMLOPS_EBACKEND,
+		    "%zu of %zu step%s failed: %s", a->failed, a->plan->nsteps,
+		    a->plan->nsteps == 1 ? "" : "s", r.first_failure);
+		goto out;
+	}
+	if (r.note_error) {
+		error = amlops_err_set(r.note_error, "%s", r.note_msg);
+		goto out;
+	}
+	error = amlops_source_applied_set(src, opts->target, a->commit);
+out:
+	a->run_ms = amlops_now_ms() - t0;
+	free(workers);
+	free(threads);
+	free(r.jobs);
+	free(r.note_msg);
+	free(r.first_failure);
+	pthread_mutex_destroy(&r.mu);
+	return error;
+}
