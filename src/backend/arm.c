@@ -19,6 +19,7 @@
 #include "backend/arm_int.h"
 
 #define MMLS "Microsoft.MachineLearningServices"
+#define AMLOPS_ML_SCOPE "https://ml.azure.com/.default"
 
 /* ------------------------------------------------------------------ */
 /* Paths and asset ids */
@@ -1320,6 +1321,10 @@ arm_invoke(struct amlops_backend *b, const char *endpoint,
 	}
 	if (ep->auth_mode == AMLOPS_AUTH_KEY)
 		error = arm_keys(b, endpoint, &key, NULL);
+	else if (ep->auth_mode == AMLOPS_AUTH_AAD_TOKEN && ab->cred)
+		/* An Azure AD token for Azure ML's data plane. */
+		error =
+		    amlops_cred_token(&key, NULL, ab->cred, AMLOPS_ML_SCOPE);
 	else
 		error = arm_token(b, endpoint, &key, NULL);
 	if (error < 0)
