@@ -747,6 +747,50 @@ get_duration(const cJSON *obj, const char *key, const char *target, int64_t def,
 	return 0;
 }
 
+/*
+ * A probe as ProbeSettings describes it: ISO 8601 durations and positive
+ * thresholds. The local runtime does not probe; the values are kept.
+ */
+static int
+check_probe(const cJSON *props, const char *name, struct host_resp *r)
+{
+	static const char *const durations[] = {
+	    "initialDelay", "period", "timeout"};
+	static const char *const counts[] = {
+	    "failureThreshold", "successThreshold"};
+	const cJSON *probe = cJSON_GetObjectItem(props, name), *v;
+	char target[96];
+	int64_t ms;
+	size_t i;
+
+	if (!probe || cJSON_IsNull(probe))
+		return 0;
+	snprintf(target, sizeof(target), "properties.%s", name);
+	if (!cJSON_IsObject(probe)) {
+		host_resp_error(r, 400, "BadArgument", target,
+		    "'%s' must be an object", target);
+		return -1;
+	}
+	for (i = 0; i < AMLOPS_ARRAY_SIZE(durations); i++) {
+		snprintf(target, sizeof(target), "properties.%s.%s", name,
+		    durations[i]);
+		if (get_duration(probe, durations[i], target, 0, &ms, r) < 0)
+			return -1;
+	}
+	for (i = 0; i < AMLOPS_ARRAY_SIZE(counts); i++) {
+		v = cJSON_GetObjectItem(probe, counts[i]);
+		snprintf(target, sizeof(target), "properties.%s.%s", name,
+		    counts[i]);
+		if (v && (!cJSON_IsNumber(v) || v->valueint < 1 ||
+		             v->valuedouble != (double)v->valueint)) {
+			host_resp_error(r, 400, "BadArgument", target,
+			    "'%s' must be a positive integer", target);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Rejects absolute paths and any ".." component. */
 static int
 rel_path_ok(const char *p)
@@ -1032,6 +1076,10 @@ deployment_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 		}
 		concurrency = v->valueint;
 	}
+	if (check_probe(bprops, "livenessProbe", r) < 0 ||
+	    check_probe(bprops, "readinessProbe", r) < 0 ||
+	    check_probe(bprops, "startupProbe", r) < 0)
+		goto done;
 	it = host_json_str(bprops, "instanceType");
 	old_it = dep ? host_json_str(props_of(dep), "instanceType") : NULL;
 	if (dep && old_it && (!it || strcasecmp(it, old_it))) {

@@ -169,6 +169,10 @@ req PUT "$(a "$D")" "$(dep_body 1 1 | sed 's/"score.py"/"..\/etc\/passwd"/')"
 expect_error 400 BadArgument "scoring script '../etc/passwd' not found in code 'echo' version '1'" properties.codeConfiguration.scoringScript
 req PUT "$(a "$D")" "$(dep_body 1 1 | sed 's/"PT5S"/"5 seconds"/')"
 expect_error 400 BadArgument "'properties.requestSettings.requestTimeout' must be a positive ISO 8601 duration such as 'PT5S', not 5 seconds" properties.requestSettings.requestTimeout
+req PUT "$(a "$D")" "$(dep_body 1 1 | sed 's/"environmentVariables"/"livenessProbe":{"period":"10s"},&/')"
+expect_error 400 BadArgument "'properties.livenessProbe.period' must be a positive ISO 8601 duration such as 'PT5S', not 10s" properties.livenessProbe.period
+req PUT "$(a "$D")" "$(dep_body 1 1 | sed 's/"environmentVariables"/"readinessProbe":{"failureThreshold":0},&/')"
+expect_error 400 BadArgument "'properties.readinessProbe.failureThreshold' must be a positive integer" properties.readinessProbe.failureThreshold
 req PUT "$(a "$D")" "$(dep_body 1 1 | sed 's/"azureml:m:1"/"m-1"/')"
 expect_error 400 BadArgument "'m-1' is not a model id (expected '/subscriptions/.../models/NAME/versions/VERSION' or 'azureml:NAME:VERSION')" properties.model
 req PUT "$(a "$EP/deployments/x")" "$(dep_body 1 1)"
