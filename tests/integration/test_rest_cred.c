@@ -575,6 +575,45 @@ cred__token_server_down_is_retried_then_reported(void **state)
 	amlops_http_free(h);
 }
 
+static void
+cred__arm_client_sends_the_token_only_to_its_own_service(void **state)
+{
+	struct amlops_cred *c = NULL;
+	struct amlops_rest *r = NULL;
+	struct amlops_rest_cfg rc = {0};
+	struct amlops_rest_resp resp = AMLOPS_REST_RESP_INIT;
+	char *other;
+
+	(void)state;
+	set_secret_env(&srv, SECRET);
+	assert_int_equal(amlops_cred_from_env(&c, NULL, 0), 0);
+	rc.base_url = srv.url;
+	rc.cred = c;
+	rc.scope = SCOPE;
+	assert_int_equal(amlops_rest_new(&r, &rc), 0);
+	assert_int_equal(
+	    amlops_rest_call(r, "GET", "/_whoami", NULL, &resp), 0);
+	assert_true(
+	    cJSON_IsTrue(cJSON_GetObjectItem(resp.json, "issued_here")));
+	amlops_rest_resp_release(&resp);
+	/* From the cache the second time. */
+	assert_int_equal(
+	    amlops_rest_call(r, "GET", "/_whoami", NULL, &resp), 0);
+	assert_true(
+	    cJSON_IsTrue(cJSON_GetObjectItem(resp.json, "issued_here")));
+	assert_int_equal(amlops_cred_fetches(c), 1);
+	amlops_rest_resp_release(&resp);
+	/* A URL on another service (a Location, say) gets no token. */
+	other = amlops_xasprintf("%s/_whoami", short_srv.url);
+	assert_int_equal(amlops_rest_call(r, "GET", other, NULL, &resp), 0);
+	assert_false(
+	    cJSON_IsTrue(cJSON_GetObjectItem(resp.json, "authorization")));
+	amlops_rest_resp_release(&resp);
+	free(other);
+	amlops_rest_free(r);
+	amlops_cred_free(c);
+}
+
 /* Last: everything printed and every message, grepped for secrets. */
 static void
 cred__no_secret_or_token_in_any_output(void **state)
@@ -626,6 +665,7 @@ main(void)
 	    T(cred__order_follows_default_azure_credential),
 	    T(cred__configuration_errors),
 	    T(cred__token_server_down_is_retried_then_reported),
+	    T(cred__arm_client_sends_the_token_only_to_its_own_service),
 	    T(cred__no_secret_or_token_in_any_output),
 #undef T
 	};

@@ -12,6 +12,7 @@ services do, including their error bodies:
   GET  /msi/token                     IDENTITY_ENDPOINT; needs
                                      X-IDENTITY-HEADER
   GET  /_seen                         what it saw (JSON list), for asserts
+  GET  /_whoami                       whether a bearer token it issued came
 
 Usage: token_server.py --port-file F --tenant T --client-id C
        --secret S --assertion A --identity-header H [--expires-in N]
@@ -90,6 +91,15 @@ class Handler(BaseHTTPRequestHandler):
         if u.path == "/_seen":
             with LOCK:
                 self.send_json(200, {"seen": SEEN, "tokens": TOKENS})
+            return
+        if u.path == "/_whoami":
+            # For the ARM client's test: which bearer token came, if any.
+            auth = self.headers.get("Authorization") or ""
+            tok = auth[7:] if auth.startswith("Bearer ") else ""
+            with LOCK:
+                issued = tok in TOKENS
+            self.send_json(200, {"authorization": bool(auth),
+                                 "issued_here": issued})
             return
         if u.path == "/metadata/identity/oauth2/token":
             self.record("imds", resource=q.get("resource"),
