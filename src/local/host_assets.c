@@ -333,41 +333,63 @@ host_store_clean(struct amlops_host *h)
 	free(store);
 }
 
-/* Copies `src` into DIR/store/<digest>/<basename> unless it is there. */
+/*
+ * Moves `tmp`/<base>, already complete, to DIR/store/<digest>/<base> and
+ * sets `*path_out` to that path. Content that is there already stays
+ * (another request may have stored the same bytes first).
+ */
 static int
-store_put(
-    struct amlops_host *h, const char *src, const char *digest, char **path_out)
+store_commit(struct amlops_host *h, const char *tmp, const char *base,
+    char digest[65], char **path_out)
 {
-	const char *base = strrchr(src, '/') + 1;
-	char *dir = amlops_xasprintf("%s/store/%s", h->dir, digest);
-	char *tmp = amlops_xasprintf(
-	    "%s/store/.tmp-%s-%ld", h->dir, digest, (long)getpid());
-	char *tmpdst = amlops_xasprintf("%s/%s", tmp, base);
-	char *dst = amlops_xasprintf("%s/%s", dir, base);
+	char *content = amlops_xasprintf("%s/%s", tmp, base);
+	char *dir = NULL;
 	struct stat st;
-	int error = 0;
+	int error;
 
-	if (stat(dst, &st) == 0)
-		goto found;
-	host_rm_tree(tmp);
-	if ((error = amlops_mkdir_p(tmp, 0700)) < 0)
+	if ((error = host_tree_digest(digest, content)) < 0)
 		goto done;
-	if ((error = host_copy_tree(src, tmpdst)) < 0)
-		goto done;
-	host_rm_tree(dir);
-	if (rename(tmp, dir) < 0) {
+	dir = amlops_xasprintf("%s/store/%s", h->dir, digest);
+	if (stat(dir, &st) < 0 && rename(tmp, dir) < 0 && errno != EEXIST &&
+	    errno != ENOTEMPTY) {
 		error = amlops_err_sys(AMLOPS_ERROR, "cannot rename '%s'", tmp);
 		goto done;
 	}
-found:
-	*path_out = dst;
-	dst = NULL;
+	*path_out = amlops_xasprintf("%s/%s", dir, base);
 done:
-	if (error)
-		host_rm_tree(tmp);
+	host_rm_tree(tmp);
+	free(content);
 	free(dir);
+	return error;
+}
+
+/*
+ * Copies a local file or folder into the store: first into a private
+ * temporary folder, then the digest of that copy names it, so the stored
+ * bytes are exactly the ones the digest covers even when the source
+ * changes meanwhile. Runs without h->mu.
+ */
+static int
+store_local(
+    struct amlops_host *h, const char *src, char digest[65], char **path_out)
+{
+	const char *base = strrchr(src, '/') + 1;
+	char *tmp = NULL, *dst = NULL;
+	char id[37];
+	int error;
+
+	if ((error = amlops_uuid(id)) < 0)
+		return error;
+	tmp = amlops_xasprintf("%s/store/.tmp-%s", h->dir, id);
+	dst = amlops_xasprintf("%s/%s", tmp, base);
+	if ((error = amlops_mkdir_p(tmp, 0700)) < 0 ||
+	    (error = host_copy_tree(src, dst)) < 0) {
+		host_rm_tree(tmp);
+		goto done;
+	}
+	error = store_commit(h, tmp, base, digest, path_out);
+done:
 	free(tmp);
-	free(tmpdst);
 	free(dst);
 	return error;
 }
@@ -415,26 +437,32 @@ uri_path(const char *uri)
 
 /*
  * Downloads a blob URL (a blob or a folder prefix) of the host's blob
- * endpoint into DIR/store/.tmp-dl-<uuid>/<name>; `*path_out` is that
- * path and `*tmp_out` the folder to remove afterwards.
+ * endpoint into the store, like store_local(). Uses a client of its own:
+ * it runs without h->mu, maybe next to another download.
  */
 static int
-blob_fetch(
-    struct amlops_host *h, const char *uri, char **tmp_out, char **path_out)
+store_blob(
+    struct amlops_host *h, const char *uri, char digest[65], char **path_out)
 {
+	struct amlops_blob_client *c = NULL;
+	struct amlops_blob_cfg cfg = {0};
 	char *url = NULL, *container = NULL, *bpath = NULL, *tmp = NULL;
 	char *dest = NULL, *base;
 	char id[37];
 	size_t len;
 	int error, single;
 
+	cfg.endpoint = h->blob_endpoint;
+	cfg.account = h->blob_account;
+	cfg.key = h->blob_key;
+	if ((error = amlops_blob_client_new(&c, &cfg)) < 0)
+		goto done;
 	if (!strncmp(uri, "azureml://datastores/workspaceblobstore/paths/", 46))
 		url = amlops_xasprintf(
 		    "%s/%s/%s", h->blob_endpoint, h->blob_container, uri + 46);
 	else
 		url = amlops_xstrdup(uri);
-	if ((error = amlops_blob_url_split(&container, &bpath, h->blob, url)) <
-	    0)
+	if ((error = amlops_blob_url_split(&container, &bpath, c, url)) < 0)
 		goto done;
 	len = strlen(bpath);
 	while (len && bpath[len - 1] == '/')
@@ -447,25 +475,23 @@ blob_fetch(
 		goto done;
 	}
 	base = strrchr(bpath, '/') ? strrchr(bpath, '/') + 1 : bpath;
-	error = amlops_blob_head(h->blob, container, bpath, NULL);
+	error = amlops_blob_head(c, container, bpath, NULL);
 	if (error < 0 && error != AMLOPS_ENOTFOUND)
 		goto done;
 	single = error == 0;
 	amlops_err_clear();
 	if ((error = amlops_uuid(id)) < 0)
 		goto done;
-	tmp = amlops_xasprintf("%s/store/.tmp-dl-%s", h->dir, id);
+	tmp = amlops_xasprintf("%s/store/.tmp-%s", h->dir, id);
 	dest =
 	    single ? amlops_xstrdup(tmp) : amlops_xasprintf("%s/%s", tmp, base);
-	if ((error = amlops_blob_download_url(h->blob, url, dest, BLOB_MAX)) <
-	    0)
-		goto done;
-	*path_out = amlops_xasprintf("%s/%s", tmp, base);
-	*tmp_out = tmp;
-	tmp = NULL;
-done:
-	if (tmp)
+	if ((error = amlops_blob_download_url(c, url, dest, BLOB_MAX)) < 0) {
 		host_rm_tree(tmp);
+		goto done;
+	}
+	error = store_commit(h, tmp, base, digest, path_out);
+done:
+	amlops_blob_client_free(c);
 	free(url);
 	free(container);
 	free(bpath);
@@ -504,8 +530,9 @@ host_asset_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 	const char *uri_key = !strcmp(type, "codes") ? "codeUri" : "modelUri";
 	cJSON *body = NULL, *props, *assets, *old, *entry = NULL, *res, *v;
 	char *key = asset_key(type, name, version), *path = NULL;
-	char *stored = NULL, *wsid = NULL, *id = NULL, *dltmp = NULL;
+	char *stored = NULL, *wsid = NULL, *id = NULL;
 	char target[32];
+	int blob = 0, existed = 0;
 	const char *uri = NULL, *end = NULL;
 	char digest[65];
 	int error;
@@ -532,26 +559,35 @@ host_asset_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 			    "'%s' is required", target);
 			goto done;
 		}
-		if (h->blob && strncmp(uri, "file:///", 8)) {
-			if (blob_fetch(h, uri, &dltmp, &path) < 0) {
-				host_resp_error(r, 400, "BadArgument", target,
-				    "cannot register %s '%s' version '%s': %s",
-				    what, name, version, amlops_err_last());
-				goto done;
-			}
-		} else if (strncmp(uri, "file:///", 8)) {
+		blob = h->blob && strncmp(uri, "file:///", 8);
+		if (!blob && strncmp(uri, "file:///", 8)) {
 			host_resp_error(r, 400, "BadArgument", target,
 			    "'%s' is not a file:/// URI; this host registers "
 			    "local files and folders only (start it with "
 			    "--blob-endpoint for blob URLs)",
 			    uri);
 			goto done;
-		} else if (!(path = uri_path(uri))) {
+		}
+		if (!blob && !(path = uri_path(uri))) {
 			host_resp_error(r, 400, "BadArgument", target,
 			    "'%s' has a bad %%-escape", uri);
 			goto done;
 		}
-		if ((error = host_tree_digest(digest, path)) < 0) {
+		/*
+		 * Reading and copying content may take long: other requests
+		 * go on meanwhile. A version that exists is only compared.
+		 */
+		existed = cJSON_GetObjectItem(
+		              host_json_obj(ws, "assets"), key) != NULL;
+		pthread_mutex_unlock(&h->mu);
+		if (blob)
+			error = store_blob(h, uri, digest, &stored);
+		else if (existed)
+			error = host_tree_digest(digest, path);
+		else
+			error = store_local(h, path, digest, &stored);
+		pthread_mutex_lock(&h->mu);
+		if (error < 0) {
 			host_resp_error(r, 400, "BadArgument", target,
 			    "cannot register %s '%s' version '%s': %s", what,
 			    name, version, amlops_err_last());
@@ -591,10 +627,11 @@ host_asset_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 		    cJSON_Duplicate(cJSON_GetObjectItem(old, "resource"), 1));
 		goto done;
 	}
-	if (path && (error = store_put(h, path, digest, &stored)) < 0) {
+	if (uri && !stored) {
+		/* versions are never deleted; this cannot happen */
 		host_resp_error(r, 500, "InternalServerError", NULL,
-		    "cannot store %s '%s' version '%s': %s", what, name,
-		    version, amlops_err_last());
+		    "%s '%s' version '%s' vanished while it was stored", what,
+		    name, version);
 		goto done;
 	}
 	wsid = host_ws_id(ws);
@@ -647,9 +684,6 @@ host_asset_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 	    version, digest);
 	host_resp_json(r, 201, cJSON_Duplicate(res, 1));
 done:
-	if (dltmp)
-		host_rm_tree(dltmp);
-	free(dltmp);
 	cJSON_Delete(body);
 	free(key);
 	free(path);
