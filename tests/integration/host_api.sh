@@ -284,6 +284,9 @@ expect 201
 wait_op
 [ "$OPSTATUS" = Failed ] || fail "broken deployment ended $OPSTATUS"
 jf "$T/op" "d['error']['message']" | grep >/dev/null "ValueError: no model here" || fail "op error: $(cat "$T/op")"
+STATUS=$(curl -sS --max-time 30 -o "$T/body" -w '%{http_code}' -H "Authorization: Bearer $TOKEN" "$(hdr Location)")
+[ "$(jb "d['error']['code']")" = ResourceNotReady ] && [ "$STATUS" = 400 ] ||
+    fail "the Location of a failed operation answered $STATUS $(cat "$T/body")"
 req GET "$(a "$EP/deployments/broken")"
 [ "$(jb "d['properties']['provisioningState']")" = Failed ] || fail "broken not Failed"
 req PUT "$(a "$EP")" "$(ep_body Key '{"blue":50,"broken":50}')"

@@ -122,7 +122,7 @@ EXTRA_PIDS=()
     fail "state.json is corrupt after kill -9"
 ok "kill -9 during PUTs leaves a state.json that parses"
 
-start_host
+start_host --op-delay-ms 800
 req GET "$(a "$EP")"
 expect 200 "endpoint after kill -9"
 req GET "$(a "$WS/codes/many/versions")"
@@ -148,8 +148,14 @@ done
 [ "$st" = Succeeded ] || fail "endpoint stuck in $st after restart"
 req PATCH "$(a "$EP")" '{"tags":{"after":"restart"}}'
 expect 202 "a mutation after the restart"
+t0=$(date +%s%N)
+cp "$T/headers" "$T/patch-headers"
+req PATCH "$(a "$EP")" '{"tags":{"again":"1"}}'
+expect 409 "a second PATCH while --op-delay-ms holds the first"
+cp "$T/patch-headers" "$T/headers"
 wait_op
 [ "$OPSTATUS" = Succeeded ] || fail "PATCH after restart $OPSTATUS"
+[ $(( ($(date +%s%N) - t0) / 1000000 )) -ge 700 ] || fail "--op-delay-ms 800 did not hold the operation"
 wait_score keep-ep "$K1"
 ok "after kill -9 the host restarts with $n versions, the endpoint scores and takes changes"
 stop_clean
