@@ -36,6 +36,7 @@
 #ifndef AMLOPS_APPLY_H
 #define AMLOPS_APPLY_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -100,11 +101,20 @@ struct amlops_apply_opts {
 	/* Called from any worker, one call at a time. May be NULL. */
 	void (*progress)(void *ctx, const struct amlops_apply_event *ev);
 	void *progress_ctx;
+	/*
+	 * Read before each step; once it is non-zero (a signal handler sets
+	 * it) no further step starts: the step in flight ends, the rest are
+	 * "skipped" with error code "Interrupted", the note is finished as
+	 * "failed" and amlops_apply_run() returns AMLOPS_ERROR with
+	 * a->interrupted set. May be NULL.
+	 */
+	volatile sig_atomic_t *stop;
 };
 
 #define AMLOPS_APPLY_OPTS_INIT                                                 \
 	{                                                                      \
-		0, "local", NULL, NULL, NULL, 1, 0, 0, NULL, NULL, NULL, NULL  \
+		0, "local", NULL, NULL, NULL, 1, 0, 0, NULL, NULL, NULL, NULL, \
+		    NULL                                                       \
 	}
 
 /* A prepared apply: the plan, then (after amlops_apply_run) the note. */
@@ -121,6 +131,7 @@ struct amlops_apply {
 	struct amlops_note *note; /* set by amlops_apply_run() */
 	/* Counters of the run, for the summary and the benchmark. */
 	size_t succeeded, failed, skipped, already_live;
+	size_t interrupted; /* steps not started because of opts->stop */
 	int64_t service_ms; /* time spent waiting on the service */
 	int64_t run_ms;     /* wall time of amlops_apply_run() */
 };

@@ -722,6 +722,21 @@ run_job(struct worker *w, const struct job *j)
 	int failed = 0;
 
 	for (size_t i = j->first; i < j->first + j->count; i++) {
+		if (r->opts->stop && *r->opts->stop) {
+			struct amlops_note_step *ns = &r->a->note->steps[i];
+
+			pthread_mutex_lock(&r->mu);
+			ns->status = AMLOPS_STEP_SKIPPED;
+			free(ns->error_code);
+			free(ns->error_message);
+			ns->error_code = amlops_xstrdup("Interrupted");
+			ns->error_message = amlops_xstrdup(
+			    "amlops was stopped before this step started");
+			r->a->interrupted++;
+			note_save(r);
+			pthread_mutex_unlock(&r->mu);
+			continue;
+		}
 		if (failed) {
 			pthread_mutex_lock(&r->mu);
 			r->a->note->steps[i].status = AMLOPS_STEP_SKIPPED;
@@ -945,10 +960,17 @@ join:
 		goto out;
 	}
 	final_states(&workers[0]);
-	a->note->result =
-	    a->failed ? AMLOPS_NOTE_FAILED : AMLOPS_NOTE_SUCCEEDED;
+	a->note->result = a->failed || a->interrupted ? AMLOPS_NOTE_FAILED
+	                                              : AMLOPS_NOTE_SUCCEEDED;
 	finish(&r);
 	note_save(&r);
+	if (a->interrupted && !a->failed) {
+		error = amlops_err_set(AMLOPS_ERROR,
+		    "interrupted: %zu of %zu step%s not started",
+		    a->interrupted, a->plan->nsteps,
+		    a->plan->nsteps == 1 ? "" : "s");
+		goto out;
+	}
 	if (a->failed) {
 		error = amlops_err_set(AMLOPS_EBACKEND,
 		    "%zu of %zu step%s failed: %s", a->failed, a->plan->nsteps,
