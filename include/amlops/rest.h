@@ -117,6 +117,12 @@ const char *amlops_http_reason(long status);
  */
 int64_t amlops_http_parse_retry_after(const char *v, int64_t now_wall_ms);
 
+/*
+ * Retries amlops_http_do() has made in this process, over every handle
+ * and thread (for amlops watch's /metrics).
+ */
+uint64_t amlops_http_retries(void);
+
 /* The delay before retry `attempt` (1-based) when the server named none. */
 int64_t amlops_http_backoff_ms(
     const struct amlops_retry *policy, unsigned attempt);

@@ -31,6 +31,7 @@ struct amlops_http {
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static uint64_t retries; /* __atomic: amlops_http_retries() */
 
 static void
 curl_init_once(void)
@@ -243,6 +244,12 @@ amlops_http_parse_retry_after(const char *v, int64_t now_wall_ms)
 	if ((int64_t)t * 1000 <= now_wall_ms)
 		return 0;
 	return (int64_t)t * 1000 - now_wall_ms;
+}
+
+uint64_t
+amlops_http_retries(void)
+{
+	return __atomic_load_n(&retries, __ATOMIC_RELAXED);
 }
 
 int64_t
@@ -549,6 +556,7 @@ amlops_http_do(struct amlops_http *h, const struct amlops_http_req *req,
 			    __func__, what,
 			    h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc),
 			    attempt, (long long)delay, resp->request_id);
+		__atomic_add_fetch(&retries, 1, __ATOMIC_RELAXED);
 		sleep_ms(delay);
 		resp->waited_ms += delay;
 	}
