@@ -43,7 +43,8 @@ extern char **environ;
 
 /* Parent variables a worker inherits; everything else (credentials) not. */
 static const char *const inherit_env[] = {"PATH", "HOME", "LANG", "LC_ALL",
-    "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", NULL};
+    "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", NULL};
 
 static void
 cond_init_mono(pthread_cond_t *cv)
