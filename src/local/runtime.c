@@ -817,7 +817,8 @@ supervisor_main(void *arg)
 			pthread_mutex_lock(&d->mu);
 			tend(d, 1, now);
 			pthread_mutex_unlock(&d->mu);
-			if (d->nw == 0 && d->refs == 0) {
+			if (d->nw == 0 &&
+			    __atomic_load_n(&d->refs, __ATOMIC_ACQUIRE) == 0) {
 				*pp = d->next;
 				dep_free(d);
 				continue;
@@ -838,7 +839,7 @@ rt_dep_find(struct amlops_runtime *rt, const char *endpoint, const char *name)
 	for (d = rt->deps; d; d = d->next) {
 		if (strcmp(d->endpoint, endpoint) == 0 &&
 		    strcmp(d->name, name) == 0) {
-			d->refs++;
+			__atomic_add_fetch(&d->refs, 1, __ATOMIC_RELAXED);
 			return d;
 		}
 	}
@@ -848,11 +849,8 @@ rt_dep_find(struct amlops_runtime *rt, const char *endpoint, const char *name)
 void
 rt_dep_unref(struct rt_dep *d)
 {
-	struct amlops_runtime *rt = d->rt;
-
-	pthread_mutex_lock(&rt->mu);
-	d->refs--;
-	pthread_mutex_unlock(&rt->mu);
+	/* Lock-free: a buried deployment is freed once this reaches 0. */
+	__atomic_sub_fetch(&d->refs, 1, __ATOMIC_RELEASE);
 }
 
 /* The least busy ready worker with room; dep->mu held. */
@@ -919,6 +917,41 @@ send_all(struct rt_worker *w, struct iovec *iov, int niov, int64_t deadline_ms)
 	return 0;
 }
 
+const double rt_buckets[RT_NBUCKETS] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+static void
+hist_add(struct rt_hist *h, double v)
+{
+	size_t i;
+
+	for (i = 0; i < RT_NBUCKETS; i++) {
+		if (v <= rt_buckets[i]) {
+			h->bucket[i]++;
+			break;
+		}
+	}
+	h->count++;
+	h->sum += v;
+}
+
+/* Counts one request into `s`; the lock that guards `s` is held. */
+static void
+stats_add(struct rt_stats *s, int code, int64_t total_ms, int64_t queue_ms)
+{
+	int i;
+
+	for (i = 0; i < s->ncodes && s->code[i] != code; i++)
+		;
+	if (i == s->ncodes && s->ncodes < RT_NCODES)
+		s->code[s->ncodes++] = code;
+	if (i < s->ncodes)
+		s->count[i]++;
+	hist_add(&s->latency, (double)total_ms / 1000.0);
+	if (queue_ms >= 0)
+		hist_add(&s->queue, (double)queue_ms / 1000.0);
+}
+
 /*
  * Status codes, as Azure ML managed online endpoints give them:
  *   429  more requests than 2 * max_concurrent_requests_per_instance *
@@ -935,7 +968,7 @@ send_all(struct rt_worker *w, struct iovec *iov, int niov, int64_t deadline_ms)
  */
 void
 rt_dispatch(struct rt_dep *d, const char *ctype, const char *body, size_t len,
-    struct rt_result *res)
+    int64_t t_request, struct rt_result *res)
 {
 	struct rt_pending p;
 	struct rt_worker *w = NULL;
@@ -1041,46 +1074,22 @@ rt_dispatch(struct rt_dep *d, const char *ctype, const char *body, size_t len,
 	}
 	w->refs--;
 unlock:
+	if (!w)
+		res->queue_ms = amlops_now_ms() - t0;
+	stats_add(
+	    &d->stats, res->status, amlops_now_ms() - t_request, res->queue_ms);
 	pthread_mutex_unlock(&d->mu);
 	free(p.ctype);
 	free(p.body);
 	pthread_cond_destroy(&p.cv);
 }
 
-const double rt_buckets[RT_NBUCKETS] = {
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
-
-static void
-hist_add(struct rt_hist *h, double v)
-{
-	size_t i;
-
-	for (i = 0; i < RT_NBUCKETS; i++) {
-		if (v <= rt_buckets[i]) {
-			h->bucket[i]++;
-			break;
-		}
-	}
-	h->count++;
-	h->sum += v;
-}
-
 void
 rt_stats_record(struct amlops_runtime *rt, struct rt_stats *s, int code,
     int64_t total_ms, int64_t queue_ms)
 {
-	int i;
-
 	pthread_mutex_lock(&rt->stats_mu);
-	for (i = 0; i < s->ncodes && s->code[i] != code; i++)
-		;
-	if (i == s->ncodes && s->ncodes < RT_NCODES)
-		s->code[s->ncodes++] = code;
-	if (i < s->ncodes)
-		s->count[i]++;
-	hist_add(&s->latency, (double)total_ms / 1000.0);
-	if (queue_ms >= 0)
-		hist_add(&s->queue, (double)queue_ms / 1000.0);
+	stats_add(s, code, total_ms, queue_ms);
 	pthread_mutex_unlock(&rt->stats_mu);
 }
 
@@ -1285,7 +1294,8 @@ amlops_runtime_status(struct amlops_runtime *rt, const char *endpoint,
 		pthread_mutex_unlock(&rt->mu);
 		return AMLOPS_RUNTIME_UNKNOWN;
 	}
-	d->refs--; /* rt->mu stays held: d cannot go away */
+	/* rt->mu stays held: d cannot go away */
+	__atomic_sub_fetch(&d->refs, 1, __ATOMIC_RELEASE);
 	pthread_mutex_lock(&d->mu);
 	for (i = 0; i < d->nw; i++) {
 		w = d->w[i];
@@ -1379,7 +1389,6 @@ mirror_main(void *arg)
 	struct rt_mirror_job *job;
 	struct rt_result res;
 	struct rt_dep *d;
-	int64_t t0;
 
 	pthread_mutex_lock(&rt->mirror_mu);
 	for (;;) {
@@ -1397,10 +1406,8 @@ mirror_main(void *arg)
 		d = rt_dep_find(rt, job->endpoint, job->deployment);
 		pthread_mutex_unlock(&rt->mu);
 		if (d) {
-			t0 = amlops_now_ms();
-			rt_dispatch(d, job->ctype, job->body, job->len, &res);
-			rt_stats_record(rt, &d->stats, res.status,
-			    amlops_now_ms() - t0, res.queue_ms);
+			rt_dispatch(d, job->ctype, job->body, job->len,
+			    amlops_now_ms(), &res);
 			rt_result_release(&res);
 			rt_dep_unref(d);
 		}

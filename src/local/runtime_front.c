@@ -430,10 +430,8 @@ score(struct amlops_runtime *rt, struct MHD_Connection *con, const char *name,
 	}
 	pthread_mutex_unlock(&rt->mu);
 
-	rt_dispatch(
-	    d, ctype, ctx->body.ptr ? ctx->body.ptr : "", ctx->body.len, &res);
-	rt_stats_record(
-	    rt, &d->stats, res.status, amlops_now_ms() - t0, res.queue_ms);
+	rt_dispatch(d, ctype, ctx->body.ptr ? ctx->body.ptr : "", ctx->body.len,
+	    t0, &res);
 	rt_dep_unref(d);
 	ret = reply(con, res.status, res.ctype, res.body, res.len, depname,
 	    res.model_status);
@@ -650,16 +648,19 @@ amlops_runtime_metrics(struct amlops_runtime *rt, struct amlops_buf *out)
 	int which, ready, total;
 
 	pthread_mutex_lock(&rt->mu);
-	pthread_mutex_lock(&rt->stats_mu);
 	for (which = M_REQUESTS; which <= M_QUEUE; which++) {
 		amlops_buf_puts(out, help[which]);
+		pthread_mutex_lock(&rt->stats_mu);
 		for (ep = rt->eps; ep; ep = ep->next)
 			rt_stats_print(out, &ep->stats, ep->name, "", which);
-		for (d = rt->deps; d; d = d->next)
+		pthread_mutex_unlock(&rt->stats_mu);
+		for (d = rt->deps; d; d = d->next) {
+			pthread_mutex_lock(&d->mu);
 			rt_stats_print(
 			    out, &d->stats, d->endpoint, d->name, which);
+			pthread_mutex_unlock(&d->mu);
+		}
 	}
-	pthread_mutex_unlock(&rt->stats_mu);
 	amlops_buf_puts(out,
 	    "# HELP amlops_workers_ready Workers that finished init() and "
 	    "take requests.\n"

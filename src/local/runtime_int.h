@@ -128,13 +128,13 @@ struct rt_dep {
 	uint64_t restarts;
 	/* Under rt->mu: */
 	int removed;
-	int refs;
+	int refs; /* atomic: taken under rt->mu, dropped anywhere */
 	/* Under logmu: */
 	pthread_mutex_t logmu;
 	int logfd;
 	char *logpath;
 	off_t logsize;
-	/* Under rt->stats_mu: */
+	/* Under dep->mu: */
 	struct rt_stats stats;
 };
 
@@ -221,7 +221,7 @@ void rt_result_release(struct rt_result *res);
  * settings, and fills `res` (which the caller releases).
  */
 void rt_dispatch(struct rt_dep *d, const char *ctype, const char *body,
-    size_t len, struct rt_result *res);
+    size_t len, int64_t t_request, struct rt_result *res);
 
 /* Finds a deployment and takes a reference; rt->mu must be held. */
 struct rt_dep *rt_dep_find(

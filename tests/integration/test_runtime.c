@@ -1081,6 +1081,77 @@ runtime__free_leaves_no_process(void **state)
 }
 
 /*
+ * The scikit-learn sample of manifests/ serves the predictions its model
+ * makes when called directly.
+ */
+static void
+runtime__sample_model_predicts(void **state)
+{
+	struct amlops_runtime_deployment dep = {0};
+	struct amlops_runtime_route t[] = {{"blue", 100}};
+	struct amlops_buf body = AMLOPS_BUF_INIT, want = AMLOPS_BUF_INIT;
+	const char *src = getenv("AMLOPS_SRC");
+	char *code, *model, *req, *cmd, *logdir;
+	char line[4096];
+	struct resp r;
+	FILE *p;
+
+	if (!src) {
+		printf("SKIP: AMLOPS_SRC is not set: no manifests/ to serve\n");
+		return;
+	}
+	code = amlops_xasprintf(
+	    "%s/manifests/models/regression-1/onlinescoring", src);
+	model = amlops_xasprintf("%s/manifests/models/regression-1", src);
+	req = amlops_xasprintf("%s/manifests/models/sample-request.json", src);
+	if (access(req, R_OK) != 0) {
+		printf("SKIP: no %s\n", req);
+		goto done;
+	}
+	assert_int_equal(amlops_file_read(&body, req, 1 << 20), 0);
+	logdir = amlops_xasprintf("%s/logs/e-sample", tmp);
+	assert_int_equal(amlops_mkdir_p(logdir, 0700), 0);
+	endpoint_key("e-sample", t, 1, NULL, 0);
+	dep.endpoint = "e-sample";
+	dep.name = "blue";
+	dep.code_dir = code;
+	dep.scoring_script = "score.py";
+	dep.model_dir = model;
+	dep.instance_count = 1;
+	dep.log_dir = logdir;
+	assert_int_equal(amlops_runtime_deploy(rt, &dep), 0);
+	free(logdir);
+	assert_int_equal(
+	    wait_state("e-sample", "blue", 1, NULL), AMLOPS_RUNTIME_READY);
+	post_json("e-sample", KEY, NULL, amlops_buf_cstr(&body), &r);
+	assert_int_equal(r.status, 200);
+
+	/* What the model says when score.py is called in-process. */
+	cmd = amlops_xasprintf("cd '%s' && AZUREML_MODEL_DIR='%s' " PY
+	                       " -c 'import json, sys, score; score.init(); "
+	                       "print(json.dumps(score.run(open(sys.argv[1])."
+	                       "read())))' '%s'",
+	    code, model, req);
+	assert_non_null(p = popen(cmd, "r"));
+	while (fgets(line, sizeof(line), p))
+		amlops_buf_puts(&want, line);
+	assert_int_equal(pclose(p), 0);
+	free(cmd);
+	if (want.len && want.ptr[want.len - 1] == '\n')
+		want.ptr[--want.len] = '\0';
+	assert_true(want.len > 2);
+	assert_string_equal(amlops_buf_cstr(&r.body), amlops_buf_cstr(&want));
+	resp_release(&r);
+	assert_int_equal(amlops_runtime_remove_endpoint(rt, "e-sample"), 0);
+done:
+	amlops_buf_release(&body);
+	amlops_buf_release(&want);
+	free(code);
+	free(model);
+	free(req);
+}
+
+/*
  * Serves CODE_DIR (env AMLOPS_RUNTIME_SERVE) for benchmarks: one endpoint
  * "bench" with key "bench-key", deployment "d" of AMLOPS_RUNTIME_INSTANCES
  * workers (default 1) with the model at AMLOPS_RUNTIME_MODEL, on
@@ -1172,6 +1243,7 @@ main(void)
 	    cmocka_unit_test(runtime__scale_in_place),
 	    cmocka_unit_test(runtime__worker_environment),
 	    cmocka_unit_test(runtime__bad_deploy_input),
+	    cmocka_unit_test(runtime__sample_model_predicts),
 	    cmocka_unit_test(runtime__free_leaves_no_process),
 	};
 	const char *serve_dir = getenv("AMLOPS_RUNTIME_SERVE");
