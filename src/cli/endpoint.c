@@ -250,12 +250,14 @@ static int
 hint(int code, const char *name, char *const *names, size_t n)
 {
 	const char *best = NULL;
-	unsigned bestd = 4, d;
+	/* at most 3 edits, and fewer than a third of the name */
+	unsigned cap = strlen(name) / 3 < 3 ? (unsigned)strlen(name) / 3 : 3;
+	unsigned bestd = cap + 1, d;
 	size_t i;
 	char *msg;
 
 	for (i = 0; i < n; i++) {
-		d = amlops_levenshtein(name, names[i], 3);
+		d = amlops_levenshtein(name, names[i], cap);
 		if (d < bestd) {
 			bestd = d;
 			best = names[i];
@@ -504,9 +506,12 @@ do_show(struct amlops_backend *b, struct cli_ctx *ctx, const char *name)
 		const cJSON *tag;
 
 		printf("%-20s", "tags:");
-		cJSON_ArrayForEach(tag, ep->tags) printf("%s%s=%s",
-		    tag == ep->tags->child ? "" : " ", tag->string,
-		    cJSON_IsString(tag) ? tag->valuestring : "?");
+		cJSON_ArrayForEach(tag, ep->tags)
+		{
+			printf("%s%s=%s", tag == ep->tags->child ? "" : " ",
+			    tag->string,
+			    cJSON_IsString(tag) ? tag->valuestring : "?");
+		}
 		printf("\n");
 	}
 	if (ep->ndeployments == 0) {
@@ -752,8 +757,12 @@ done:
 		/* the printed copy is gone; wipe the tree's strings too */
 		cJSON *v;
 
-		cJSON_ArrayForEach(v, j) if (cJSON_IsString(v))
-		    explicit_bzero(v->valuestring, strlen(v->valuestring));
+		cJSON_ArrayForEach(v, j)
+		{
+			if (cJSON_IsString(v))
+				explicit_bzero(
+				    v->valuestring, strlen(v->valuestring));
+		}
 	}
 	cJSON_Delete(j);
 	wipe(primary);

@@ -10,14 +10,16 @@ set -euo pipefail
 NRUN=0
 RID='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 
-# am RC ARGS...: runs amlops against the host; stdout in $T/out, stderr
-# in $T/err, each also kept as $T/runs/N.{out,err} for the secret check
-# (runs that were asked for secrets are moved to $T/asked/ by `asked`).
+# am RC ARGS...: runs amlops against the host (ARGS may instead start
+# with `env ...` and name the binary); stdout in $T/out, stderr in $T/err,
+# each also kept as $T/runs/N.{out,err} for the secret check (runs that
+# were asked for secrets are moved to $T/asked/ by `asked`).
 am() {
 	local want=$1 rc=0
 	shift
 	NRUN=$((NRUN + 1))
-	AMLOPS_HOST_DIR=$T/state timeout 60 "$AMLOPS" "$@" \
+	[ "$1" = env ] || set -- "$AMLOPS" "$@"
+	AMLOPS_HOST_DIR=$T/state timeout 60 "$@" \
 	    >"$T/out" 2>"$T/err" </dev/null || rc=$?
 	mkdir -p "$T/runs"
 	cp "$T/out" "$T/runs/$NRUN.out"
@@ -286,6 +288,51 @@ am 1 endpoint credentials blue-eq
 err_like "amlops: error: GET onlineEndpoints/blue-eq: 404 Not Found \(request id $RID\): ResourceNotFound: online endpoint 'blue-eq' not found in workspace 'local' \(did you mean 'blue-ep'\?\)"
 ok "credentials: keys or token only on a terminal or with --show-secrets; JSON only with the flag"
 
+# -- the azure target: the same commands through the Azure backend, with
+# the host standing in for Resource Manager (AMLOPS_ARM_URL) and its
+# bearer token as a static Azure credential (AZURE_ACCESS_TOKEN)
+az() { # RC ARGS...: amlops --target azure with a clean Azure environment
+	local want=$1
+	shift
+	am "$want" env -u AZURE_SUBSCRIPTION_ID -u AZURE_RESOURCE_GROUP \
+	    -u AZUREML_WORKSPACE -u AZURE_TENANT_ID -u AZURE_CLIENT_ID \
+	    -u AZURE_CLIENT_SECRET -u AZURE_FEDERATED_TOKEN_FILE \
+	    -u IDENTITY_ENDPOINT ${AZ_ENV-} AMLOPS_ARM_URL="$URL" \
+	    AZURE_ACCESS_TOKEN="$TOKEN" "$AMLOPS" --target azure "$@"
+}
+mkdir -p "$T/norepo"
+cd "$T/norepo"
+az 1 endpoint list
+err_is "amlops: error: the azure target needs a subscription: give it in .amlops.yml (azure.subscription_id), as a flag, or in AZURE_SUBSCRIPTION_ID"
+az 1 endpoint list --subscription "$SUB"
+err_is "amlops: error: the azure target needs a resource group: give it in .amlops.yml (azure.resource_group), as a flag, or in AZURE_RESOURCE_GROUP"
+az 0 endpoint list --subscription "$SUB" --resource-group local --workspace local
+grep -Eq "^blue-ep +key +Succeeded +blue=100 green=0 +$SCORING/endpoints/blue-ep/score$" "$T/out" ||
+    fail "azure list: $(cat "$T/out")"
+AZ_ENV="AZURE_SUBSCRIPTION_ID=$SUB AZURE_RESOURCE_GROUP=local AZUREML_WORKSPACE=local" \
+    az 0 -o json endpoint invoke blue-ep --request-file "$T/req.json"
+[ "$(j "d")" = '{"sum": 6, "who": "blue"}' ] || fail "azure invoke: $(cat "$T/out")"
+AZ_ENV="AZURE_SUBSCRIPTION_ID=$SUB AZURE_RESOURCE_GROUP=local AZUREML_WORKSPACE=other" \
+    az 1 endpoint show blue-ep
+err_like "amlops: error: GET onlineEndpoints/blue-ep: 404 Not Found \(request id $RID\): ResourceNotFound: online endpoint 'blue-ep' not found in workspace 'other'"
+# coordinates from .amlops.yml at HEAD of --repo
+git init -q "$T/gitops"
+printf 'azure:\n  subscription_id: "%s"\n  resource_group: local\n  workspace: local\n' "$SUB" >"$T/gitops/.amlops.yml"
+git -C "$T/gitops" add .amlops.yml
+git -C "$T/gitops" -c user.name=t -c user.email=t@example.com commit -qm config
+az 0 --repo "$T/gitops" endpoint show blue-ep
+out_has "provisioning state: Succeeded"
+out_has "traffic:            blue=100 green=0"
+az 0 --repo "$T/gitops" endpoint logs blue-ep --deployment blue --tail 5
+out_has "endpoint-test scored"
+printf 'azure:\n  subscription: x\n' >"$T/gitops/.amlops.yml"
+git -C "$T/gitops" -c user.name=t -c user.email=t@example.com commit -qam broken
+az 1 --repo "$T/gitops" endpoint list
+grep -Eq "^amlops: error: \.amlops\.yml:2:3: .*'subscription'" "$T/err" ||
+    fail "a broken .amlops.yml: $(cat "$T/err")"
+cd - >/dev/null
+ok "the azure target: coordinates from flags, environment and .amlops.yml; the same answers"
+
 # -- delete
 am 1 endpoint delete blue-ep --deployment blue --yes
 err_is "amlops: error: deployment 'blue' receives 100% of endpoint 'blue-ep''s traffic; move it to another deployment first; nothing deleted"
@@ -331,7 +378,7 @@ ok "delete: a deployment after 'y' on a terminal, an endpoint with --yes"
 
 # -- secrets: only where they were asked for
 for f in "$T"/runs/*; do
-	for s in "$K1" "$K2" "$TOK"; do
+	for s in "$K1" "$K2" "$TOK" "$TOKEN"; do
 		if grep -Fq -- "$s" "$f"; then
 			fail "a secret in $(basename "$f"), which did not ask for it: $(cat "$f")"
 		fi
@@ -339,7 +386,7 @@ for f in "$T"/runs/*; do
 done
 n=$(ls "$T/runs" | wc -l)
 [ "$n" -gt 60 ] || fail "only $n outputs were checked"
-ok "keys and tokens appear in none of the $n other outputs"
+ok "keys, tokens and the host's token appear in none of the $n other outputs"
 
 stop_clean
 ok "the host stops cleanly"
