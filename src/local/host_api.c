@@ -476,14 +476,18 @@ apply_endpoint_body(cJSON *ep, const char *name, cJSON *res, cJSON *body,
 		host_json_set(props, "properties", cJSON_Duplicate(v, 1));
 	else if (!cJSON_GetObjectItem(props, "properties"))
 		host_json_set(props, "properties", cJSON_CreateObject());
+	/*
+	 * A body without traffic (or with null) keeps the endpoint's
+	 * traffic: a metadata update must never zero it by omission.
+	 */
 	if ((v = cJSON_GetObjectItem(bprops, "traffic")) && !cJSON_IsNull(v))
 		host_json_set(props, "traffic", cJSON_Duplicate(v, 1));
-	else if (!patch || !cJSON_GetObjectItem(props, "traffic"))
+	else if (!cJSON_GetObjectItem(props, "traffic"))
 		host_json_set(props, "traffic", cJSON_CreateObject());
 	if ((v = cJSON_GetObjectItem(bprops, "mirrorTraffic")) &&
 	    !cJSON_IsNull(v))
 		host_json_set(props, "mirrorTraffic", cJSON_Duplicate(v, 1));
-	else if (!patch || !cJSON_GetObjectItem(props, "mirrorTraffic"))
+	else if (!cJSON_GetObjectItem(props, "mirrorTraffic"))
 		host_json_set(props, "mirrorTraffic", cJSON_CreateObject());
 	host_json_set_str(props, "publicNetworkAccess", "Enabled");
 	host_json_set(res, "systemData",

@@ -218,6 +218,11 @@ expect 200 "traffic update"
 [ "$(jb "d['properties']['provisioningState']")" = Updating ] || fail "not Updating"
 wait_op
 [ "$OPSTATUS" = Succeeded ] || fail "traffic update $OPSTATUS"
+req PUT "$(a "$EP")" '{"location":"local","properties":{"authMode":"Key","description":"metadata only"}}'
+expect 200 "a PUT without traffic"
+[ "$(jb "d['properties']['traffic']")" = '{"blue": 100}' ] || fail "a PUT without traffic changed it: $(jb "d['properties']['traffic']")"
+[ "$(jb "d['properties']['description']")" = "metadata only" ] || fail "description"
+wait_op
 req POST "$(a "$EP/listKeys")"
 expect 200
 K1=$(jb "d['primaryKey']")
