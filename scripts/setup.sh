@@ -10,7 +10,7 @@ libcmocka-dev libssl-dev python3 python3-yaml python3-sklearn python3-numpy
 curl ca-certificates"
 
 case "${1:-}" in
---tests) want="$want libclang-rt-14-dev wrk python3-flask gunicorn nodejs npm" ;;
+--tests) want="$want libclang-rt-14-dev wrk python3-flask gunicorn nodejs npm systemd" ;;
 "") ;;
 *) echo "usage: scripts/setup.sh [--tests]" >&2; exit 64 ;;
 esac

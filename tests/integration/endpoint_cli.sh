@@ -124,13 +124,14 @@ mkep blue-ep Key '{"blue":100,"green":0}'
 mkep tok-ep AMLToken
 mkdep tok-ep solo
 mkep tok-ep AMLToken '{"solo":100}'
+mkep aad-ep AADToken
 req POST "$(a "$WS/onlineEndpoints/blue-ep/listKeys")"
 expect 200
 K1=$(jb "d['primaryKey']")
 K2=$(jb "d['secondaryKey']")
 [ ${#K1} -ge 16 ] && [ ${#K2} -ge 16 ] || fail "listKeys gave no keys"
 : >"$T/body" # fail() shows the last body: not this one
-ok "host with blue-ep (key; blue 100%, green 0%) and tok-ep (AMLToken)"
+ok "host with blue-ep (key; blue 100%, green 0%), tok-ep (AMLToken) and aad-ep (AADToken)"
 
 # -- list
 am 0 endpoint list
@@ -140,12 +141,14 @@ grep -Eq "^blue-ep +key +Succeeded +blue=100 green=0 +$SCORING/endpoints/blue-ep
     fail "list row of blue-ep: $(cat "$T/out")"
 grep -Eq "^tok-ep +aml_token +Succeeded +solo=100 +$SCORING/endpoints/tok-ep/score$" "$T/out" ||
     fail "list row of tok-ep: $(cat "$T/out")"
-[ "$(wc -l <"$T/out")" = 3 ] || fail "list: $(cat "$T/out")"
+grep -Eq "^aad-ep +aad_token +Succeeded +- +$SCORING/endpoints/aad-ep/score$" "$T/out" ||
+    fail "list row of aad-ep: $(cat "$T/out")"
+[ "$(wc -l <"$T/out")" = 4 ] || fail "list: $(cat "$T/out")"
 am 0 --output json endpoint list
-[ "$(j "[e['name'] for e in d]")" = '["blue-ep", "tok-ep"]' ] || fail "list json names"
-[ "$(j "d[0]['traffic']")" = '{"blue": 100, "green": 0}' ] || fail "list json traffic"
-[ "$(j "d[1]['authMode']")" = aml_token ] || fail "list json auth"
-[ "$(j "d[0]['scoringUri']")" = "$SCORING/endpoints/blue-ep/score" ] || fail "list json uri"
+[ "$(j "[e['name'] for e in d]")" = '["aad-ep", "blue-ep", "tok-ep"]' ] || fail "list json names"
+[ "$(j "d[1]['traffic']")" = '{"blue": 100, "green": 0}' ] || fail "list json traffic"
+[ "$(j "d[2]['authMode']")" = aml_token ] || fail "list json auth"
+[ "$(j "d[1]['scoringUri']")" = "$SCORING/endpoints/blue-ep/score" ] || fail "list json uri"
 ok "list: a table and JSON with auth mode, state, traffic and scoring URI"
 
 # -- show
@@ -284,6 +287,9 @@ grep -Fq "primary key:        $K1" "$T/tty" || fail "no keys on a terminal: $(ca
 tty "'$AMLOPS' -o json endpoint credentials blue-ep"
 grep -Eq '"secretsShown":[[:space:]]*false' "$T/tty" ||
     fail "JSON on a terminal without the flag: $(cat "$T/tty")"
+am 0 endpoint credentials aad-ep --show-secrets
+[ "$(cat "$T/out")" = "endpoint 'aad-ep' takes Microsoft Entra (Azure AD) tokens, not keys: get one with 'az account get-access-token --resource https://ml.azure.com'" ] ||
+    fail "AADToken credentials: $(cat "$T/out")"
 am 1 endpoint credentials blue-eq
 err_like "amlops: error: GET onlineEndpoints/blue-eq: 404 Not Found \(request id $RID\): ResourceNotFound: online endpoint 'blue-eq' not found in workspace 'local' \(did you mean 'blue-ep'\?\)"
 ok "credentials: keys or token only on a terminal or with --show-secrets; JSON only with the flag"
@@ -350,6 +356,20 @@ grep -Fq "amlops: error: nothing deleted" "$T/tty" || fail "answer n: $(cat "$T/
 req GET "$(a "$WS/onlineEndpoints/blue-ep/deployments/green")"
 expect 200 "green after 'n'"
 ok "delete: refuses a deployment with traffic, wrong names, and without confirmation"
+
+# mirror traffic counts too, and show says so
+req PUT "$(a "$WS/onlineEndpoints/blue-ep")" '{"location":"local","properties":{"authMode":"Key","traffic":{"blue":100,"green":0},"mirrorTraffic":{"green":10}},"tags":{"owner":"amlops"}}'
+expect 200 "mirror traffic"
+wait_op
+am 0 endpoint show blue-ep
+out_has "mirror traffic:     green=10"
+grep -Eq '^  green +Succeeded +0% \(mirror 10%\) +1 ' "$T/out" || fail "show: mirror: $(cat "$T/out")"
+am 1 endpoint delete blue-ep --deployment green --yes
+err_is "amlops: error: deployment 'green' receives 10% of endpoint 'blue-ep''s mirror traffic; move it to another deployment first; nothing deleted"
+req PUT "$(a "$WS/onlineEndpoints/blue-ep")" '{"location":"local","properties":{"authMode":"Key","traffic":{"blue":100,"green":0},"mirrorTraffic":{}},"tags":{"owner":"amlops"}}'
+expect 200 "no mirror traffic"
+wait_op
+ok "delete: mirror traffic refuses too; show gives mirror traffic per deployment"
 
 # the service's own refusal, with its request id: a mutation in flight
 # (the host keeps each operation InProgress for --op-delay-ms)
