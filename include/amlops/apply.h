@@ -124,8 +124,9 @@ struct amlops_apply {
 	struct amlops_source_config *cfg;
 	struct amlops_diags diags; /* problems in the YAML, file:line:col */
 	struct amlops_spec *desired;
-	struct amlops_spec live; /* the endpoints read from the target */
-	char **scope;            /* endpoint names planned; NULL with ALL */
+	struct amlops_spec live;    /* the endpoints read from the target */
+	struct amlops_live **lives; /* beside live.endpoints */
+	char **scope;               /* endpoint names planned; NULL with ALL */
 	size_t nscope;
 	struct amlops_plan *plan;
 	struct amlops_note *note; /* set by amlops_apply_run() */
@@ -165,11 +166,27 @@ void amlops_apply_free(struct amlops_apply *a);
 /*
  * The live state of the endpoints `names` (those the target lacks are
  * left out) and, with `list_all`, of every endpoint the target lists,
- * as a spec sorted by name. Release with amlops_apply_live_release().
+ * as a spec sorted by name; with `lives` not NULL, also each endpoint's
+ * live-only facts (provisioning states), an array beside
+ * out->endpoints. Release both with amlops_apply_live_release() (`lives`
+ * may be NULL).
  */
-int amlops_apply_read_live(struct amlops_spec *out, struct amlops_backend *b,
-    char *const *names, size_t n, int list_all);
-void amlops_apply_live_release(struct amlops_spec *live);
+int amlops_apply_read_live(struct amlops_spec *out, struct amlops_live ***lives,
+    struct amlops_backend *b, char *const *names, size_t n, int list_all);
+void amlops_apply_live_release(
+    struct amlops_spec *live, struct amlops_live **lives);
+
+/*
+ * Adds to `plan` a step that applies again what the target reports
+ * Failed: "update endpoint" for a Failed endpoint, "update deployment"
+ * (the whole desired deployment) for a Failed deployment the repository
+ * still has, when the plan has no step for it already; placed before
+ * the endpoint's traffic steps. `lives` is beside live->endpoints;
+ * `scope` (may be NULL) limits the endpoints looked at.
+ */
+void amlops_apply_add_repairs(struct amlops_plan *plan,
+    const struct amlops_spec *desired, const struct amlops_spec *live,
+    struct amlops_live *const *lives, char *const *scope, size_t nscope);
 
 /*
  * The files of `commit` for the backend's asset uploads (never the work

@@ -77,6 +77,106 @@ mark_owned(struct amlops_apply *a, const struct amlops_apply_opts *opts)
 	}
 }
 
+static int
+busy_state(const char *state)
+{
+	static const char *const busy[] = {
+	    "Creating", "Updating", "Scaling", "Deleting", "Provisioning"};
+
+	if (state == NULL)
+		return 0;
+	for (size_t i = 0; i < AMLOPS_ARRAY_SIZE(busy); i++)
+		if (!strcmp(state, busy[i]))
+			return 1;
+	return 0;
+}
+
+static void
+sleep_ms(int64_t ms)
+{
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = (ms % 1000) * 1000000;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* The first busy thing of the live state, into `why`; 0 when none. */
+static int
+live_busy(const struct amlops_apply *a, char *why, size_t len)
+{
+	for (size_t i = 0; i < a->live.nendpoints; i++) {
+		const struct amlops_live *l = a->lives[i];
+
+		if (l == NULL)
+			continue;
+		if (busy_state(l->provisioning_state)) {
+			snprintf(why, len, "endpoint '%s' is %s",
+			    a->live.endpoints[i]->name, l->provisioning_state);
+			return 1;
+		}
+		for (size_t k = 0; k < l->ndeployments; k++)
+			if (busy_state(l->deployments[k].provisioning_state)) {
+				snprintf(why, len, "deployment '%s/%s' is %s",
+				    a->live.endpoints[i]->name,
+				    l->deployments[k].name,
+				    l->deployments[k].provisioning_state);
+				return 1;
+			}
+	}
+	return 0;
+}
+
+/*
+ * Reads the live state of the endpoints in scope, again while any of it
+ * is busy (an operation left running, e.g. by an apply that was killed):
+ * a plan made from a state in flight could call a step done whose
+ * operation then fails. Bounded by the step timeout.
+ */
+static int
+read_live_settled(struct amlops_apply *a, struct amlops_backend *b,
+    const struct amlops_apply_opts *opts)
+{
+	int all = opts->flags & AMLOPS_APPLY_ALL;
+	int64_t timeout = opts->step_timeout_ms > 0
+	                      ? opts->step_timeout_ms
+	                      : AMLOPS_APPLY_STEP_TIMEOUT_MS;
+	int64_t deadline = amlops_now_ms() + timeout;
+	int64_t poll = opts->busy_poll_ms > 0 ? opts->busy_poll_ms : 1000;
+	char why[256];
+	int error;
+
+	for (;;) {
+		if (all) {
+			char **names = amlops_xcalloc(
+			    a->desired->nendpoints + 1, sizeof(*names));
+
+			for (size_t i = 0; i < a->desired->nendpoints; i++)
+				names[i] = a->desired->endpoints[i]->name;
+			error = amlops_apply_read_live(&a->live, &a->lives, b,
+			    names, a->desired->nendpoints, 1);
+			free(names);
+		} else {
+			error = amlops_apply_read_live(
+			    &a->live, &a->lives, b, a->scope, a->nscope, 0);
+		}
+		if (error < 0 || !live_busy(a, why, sizeof(why)))
+			return error;
+		amlops_apply_live_release(&a->live, a->lives);
+		a->lives = NULL;
+		if (amlops_now_ms() >= deadline)
+			return amlops_err_set(AMLOPS_ETIMEOUT,
+			    "timed out before planning: %s", why);
+		log_info("apply=waiting reason=\"%s\"", why);
+		sleep_ms(deadline - amlops_now_ms() < poll
+		             ? deadline - amlops_now_ms()
+		             : poll);
+	}
+}
+
 /* What "touched" is relative to: the applied ref, else the parent. */
 static int
 pick_base(struct amlops_apply *a, struct amlops_source *src, const char *target)
@@ -143,20 +243,7 @@ amlops_apply_prepare(struct amlops_apply **out, struct amlops_source *src,
 		goto invalid;
 	if (error < 0)
 		goto fail;
-	if (all) {
-		char **names =
-		    amlops_xcalloc(a->desired->nendpoints + 1, sizeof(*names));
-
-		for (size_t i = 0; i < a->desired->nendpoints; i++)
-			names[i] = a->desired->endpoints[i]->name;
-		error = amlops_apply_read_live(
-		    &a->live, b, names, a->desired->nendpoints, 1);
-		free(names);
-	} else {
-		error =
-		    amlops_apply_read_live(&a->live, b, a->scope, a->nscope, 0);
-	}
-	if (error < 0)
+	if ((error = read_live_settled(a, b, opts)) < 0)
 		goto fail;
 	mark_owned(a, opts);
 	/*
@@ -179,6 +266,8 @@ amlops_apply_prepare(struct amlops_apply **out, struct amlops_source *src,
 		    amlops_plan_build(&a->plan, a->desired, &a->live, &popts);
 	if (error < 0 && error != AMLOPS_EINVALID)
 		goto fail;
+	amlops_apply_add_repairs(
+	    a->plan, a->desired, &a->live, a->lives, a->scope, a->nscope);
 	log_debug("%s: commit=%.12s base=%.12s scope=%zu live=%zu steps=%zu "
 	          "refused=%zu",
 	    __func__, a->commit, a->base[0] ? a->base : "-",
@@ -204,7 +293,7 @@ amlops_apply_free(struct amlops_apply *a)
 	if (a == NULL)
 		return;
 	amlops_plan_free(a->plan);
-	amlops_apply_live_release(&a->live);
+	amlops_apply_live_release(&a->live, a->lives);
 	amlops_spec_free(a->desired);
 	amlops_source_paths_free(a->scope, a->nscope);
 	amlops_diags_release(&a->diags);
@@ -244,19 +333,6 @@ struct worker {
 	int64_t service_ms;
 };
 
-static void
-sleep_ms(int64_t ms)
-{
-	struct timespec ts;
-
-	if (ms <= 0)
-		return;
-	ts.tv_sec = ms / 1000;
-	ts.tv_nsec = (ms % 1000) * 1000000;
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* Writes the note; holds run->mu. */
 static void
 note_save(struct run *r)
@@ -285,20 +361,6 @@ emit(struct run *r, enum amlops_apply_event_kind kind,
 	ev.elapsed_ms = amlops_now_ms() - t0;
 	ev.detail = detail;
 	r->opts->progress(r->opts->progress_ctx, &ev);
-}
-
-static int
-is_busy(const char *state)
-{
-	static const char *const busy[] = {
-	    "Creating", "Updating", "Scaling", "Deleting", "Provisioning"};
-
-	if (state == NULL)
-		return 0;
-	for (size_t i = 0; i < AMLOPS_ARRAY_SIZE(busy); i++)
-		if (!strcmp(state, busy[i]))
-			return 1;
-	return 0;
 }
 
 static int
@@ -446,11 +508,12 @@ read_settled(struct worker *w, const struct amlops_step *s,
 		}
 		if (error < 0)
 			return error;
-		if (is_busy((*live)->provisioning_state))
+		if (busy_state((*live)->provisioning_state))
 			snprintf(why, sizeof(why), "endpoint '%s' is %s",
 			    s->endpoint, (*live)->provisioning_state);
-		else if (s->deployment && is_busy(amlops_live_deployment_state(
-		                              *live, s->deployment)))
+		else if (s->deployment &&
+		         busy_state(amlops_live_deployment_state(
+		             *live, s->deployment)))
 			snprintf(why, sizeof(why), "deployment '%s' is %s",
 			    s->deployment,
 			    amlops_live_deployment_state(*live, s->deployment));
@@ -463,7 +526,7 @@ read_settled(struct worker *w, const struct amlops_step *s,
 				const char *st = amlops_live_deployment_state(
 				    *live, t->string);
 
-				if (is_busy(st)) {
+				if (busy_state(st)) {
 					snprintf(why, sizeof(why),
 					    "deployment '%s' is %s", t->string,
 					    st);
@@ -586,6 +649,8 @@ run_step(struct worker *w, size_t i)
 	popts.scope = scope;
 	popts.nscope = 1;
 	error = amlops_plan_build(&fresh, &ds, &ls, &popts);
+	if (error >= 0)
+		amlops_apply_add_repairs(fresh, &ds, &ls, &live, NULL, 0);
 	if (error == AMLOPS_EINVALID) {
 		char *m = amlops_plan_msg_format(&fresh->refusals[0]);
 
@@ -824,7 +889,7 @@ amlops_apply_run(struct amlops_apply *a, struct amlops_source *src,
 	pthread_t *threads = NULL;
 	struct amlops_note *old = NULL;
 	unsigned nworkers = 1, started = 0;
-	int error = 0;
+	int error = 0, resumed = 0;
 	int64_t t0 = amlops_now_ms();
 
 	memset(&r, 0, sizeof(r));
@@ -862,6 +927,7 @@ amlops_apply_run(struct amlops_apply *a, struct amlops_source *src,
 		goto out;
 	}
 	if (old) {
+		resumed = 1;
 		amlops_note_restart(old);
 		a->note = old;
 		free(a->note->target.name);
@@ -889,7 +955,12 @@ amlops_apply_run(struct amlops_apply *a, struct amlops_source *src,
 		goto out;
 	}
 	if (a->plan->nsteps == 0) {
-		a->note->result = AMLOPS_NOTE_NO_CHANGES;
+		/*
+		 * Resuming an attempt that did all its work before it was
+		 * interrupted: the commit is applied, the attempts say how.
+		 */
+		a->note->result =
+		    resumed ? AMLOPS_NOTE_SUCCEEDED : AMLOPS_NOTE_NO_CHANGES;
 		finish(&r);
 		note_save(&r);
 		error = amlops_source_applied_set(src, opts->target, a->commit);

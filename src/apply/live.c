@@ -25,20 +25,46 @@ cmp_ep(const void *a, const void *b)
 }
 
 void
-amlops_apply_live_release(struct amlops_spec *live)
+amlops_apply_live_release(struct amlops_spec *live, struct amlops_live **lives)
 {
 	size_t i;
 
-	for (i = 0; i < live->nendpoints; i++)
+	for (i = 0; i < live->nendpoints; i++) {
 		amlops_endpoint_free(live->endpoints[i]);
+		if (lives)
+			amlops_live_free(lives[i]);
+	}
+	free(lives);
 	free(live->endpoints);
 	memset(live, 0, sizeof(*live));
 }
 
-int
-amlops_apply_read_live(struct amlops_spec *out, struct amlops_backend *b,
-    char *const *want, size_t nwant, int list_all)
+/* Sorts endpoints by name, keeping `lives` (may be NULL) beside them. */
+static void
+sort_live(struct amlops_spec *s, struct amlops_live **lives)
 {
+	for (size_t i = 1; i < s->nendpoints; i++)
+		for (size_t j = i; j > 0 && cmp_ep(&s->endpoints[j - 1],
+		                                &s->endpoints[j]) > 0;
+		     j--) {
+			struct amlops_endpoint *e = s->endpoints[j];
+
+			s->endpoints[j] = s->endpoints[j - 1];
+			s->endpoints[j - 1] = e;
+			if (lives) {
+				struct amlops_live *l = lives[j];
+
+				lives[j] = lives[j - 1];
+				lives[j - 1] = l;
+			}
+		}
+}
+
+int
+amlops_apply_read_live(struct amlops_spec *out, struct amlops_live ***lives,
+    struct amlops_backend *b, char *const *want, size_t nwant, int list_all)
+{
+	struct amlops_live **lv = NULL;
 	char **names = NULL;
 	size_t n = 0, i;
 	int error = 0;
@@ -60,14 +86,18 @@ amlops_apply_read_live(struct amlops_spec *out, struct amlops_backend *b,
 	if (n)
 		qsort(names, n, sizeof(*names), cmp_name);
 	out->endpoints = amlops_xcalloc(n + 1, sizeof(*out->endpoints));
+	if (lives)
+		lv = amlops_xcalloc(n + 1, sizeof(*lv));
 	error = 0;
 	for (i = 0; i < n; i++) {
 		struct amlops_endpoint *ep = NULL;
+		struct amlops_live *l = NULL;
 		int e;
 
 		if (i > 0 && !strcmp(names[i], names[i - 1]))
 			continue;
-		e = amlops_backend_get_endpoint(b, names[i], &ep, NULL);
+		e = amlops_backend_get_endpoint(
+		    b, names[i], &ep, lives ? &l : NULL);
 		if (e == AMLOPS_ENOTFOUND) {
 			amlops_err_clear();
 			continue;
@@ -76,17 +106,20 @@ amlops_apply_read_live(struct amlops_spec *out, struct amlops_backend *b,
 			error = e;
 			break;
 		}
+		if (lv)
+			lv[out->nendpoints] = l;
 		out->endpoints[out->nendpoints++] = ep;
 	}
 	for (i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
 	if (error < 0) {
-		amlops_apply_live_release(out);
+		amlops_apply_live_release(out, lv);
 		return error;
 	}
-	if (out->nendpoints > 1)
-		qsort(out->endpoints, out->nendpoints, sizeof(*out->endpoints),
-		    cmp_ep);
+	/* names were sorted: this only fixes what a target renamed */
+	sort_live(out, lv);
+	if (lives)
+		*lives = lv;
 	return 0;
 }
