@@ -288,9 +288,10 @@ free_names(char **names, size_t n)
 }
 
 /*
- * After a 404 on `endpoint` (and `deployment`, or NULL): names the
- * nearest endpoint, or the nearest deployment when the endpoint exists.
- * The message of the 404 stays; returns `code`.
+ * After a 404 on `endpoint` (NULL `deployment`), or on `endpoint` or its
+ * `deployment`: names the nearest endpoint, or the nearest deployment
+ * when the endpoint exists. The message of the 404 stays; returns
+ * `code`.
  */
 static int
 not_found_hint(int code, struct amlops_backend *b, const char *endpoint,
@@ -301,16 +302,13 @@ not_found_hint(int code, struct amlops_backend *b, const char *endpoint,
 	char **names = NULL;
 	size_t n = 0, i;
 
-	if (amlops_backend_get_endpoint(b, endpoint, &ep, NULL) == 0) {
+	if (deployment &&
+	    amlops_backend_get_endpoint(b, endpoint, &ep, NULL) == 0) {
 		amlops_err_set(code, "%s", msg);
-		if (deployment) {
-			names = amlops_xcalloc(
-			    ep->ndeployments + 1, sizeof(*names));
-			for (i = 0; i < ep->ndeployments; i++)
-				names[n++] =
-				    amlops_xstrdup(ep->deployments[i]->name);
-			hint(code, deployment, names, n);
-		}
+		names = amlops_xcalloc(ep->ndeployments + 1, sizeof(*names));
+		for (i = 0; i < ep->ndeployments; i++)
+			names[n++] = amlops_xstrdup(ep->deployments[i]->name);
+		hint(code, deployment, names, n);
 	} else if (amlops_backend_list_endpoints(b, &names, &n) == 0) {
 		amlops_err_set(code, "%s", msg);
 		hint(code, endpoint, names, n);

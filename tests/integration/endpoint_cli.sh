@@ -394,7 +394,15 @@ grep -Eqx "$RID" <<<"$(j "d['requestId']")" || fail "delete json request id"
 am 0 endpoint list
 grep -q '^tok-ep' "$T/out" && fail "tok-ep still listed"
 grep -Eq "^blue-ep +key +Succeeded +blue=100 +" "$T/out" || fail "list after delete: $(cat "$T/out")"
-ok "delete: a deployment after 'y' on a terminal, an endpoint with --yes"
+am 0 endpoint delete aad-ep --yes
+[ "$(cat "$T/out")" = "deleted endpoint 'aad-ep'" ] || fail "delete aad-ep: $(cat "$T/out")"
+am 0 endpoint delete blue-ep --yes
+[ "$(cat "$T/out")" = "deleted endpoint 'blue-ep' and its 1 deployment" ] || fail "delete blue-ep: $(cat "$T/out")"
+am 0 endpoint list
+[ "$(cat "$T/out")" = "no endpoints on target 'local'" ] || fail "empty list: $(cat "$T/out")"
+am 0 endpoint list -o json
+[ "$(j "d")" = "[]" ] || fail "empty list json: $(cat "$T/out")"
+ok "delete: a deployment after 'y' on a terminal, endpoints with --yes, with or without traffic"
 
 # -- secrets: only where they were asked for
 for f in "$T"/runs/*; do
