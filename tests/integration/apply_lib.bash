@@ -367,3 +367,56 @@ note_get() {
 count_requests() {
 	grep -c '"event":"request"' "$T/state/operations.log" || true
 }
+
+# flow REPO EP LABEL BLUE GREEN: applies the six commits of a canary flow
+# one by one, scoring EP after each: BLUE and GREEN are what the two
+# deployments answer with.
+flow() {
+	local r=$1 ep=$2 label=$3 b=$4 g=$5 i out n before
+	commits "$r"
+	[ ${#COMMITS[@]} = 6 ] || fail "$label: expected 6 commits"
+	for i in 0 1 2 3 4 5; do
+		apply_ok "$r" --rev "${COMMITS[$i]}"
+		grep -q "^Apply complete: " "$T/apply.out" ||
+		    fail "$label: commit $((i + 1)): no summary line"
+		[ "$(note_get "$r" "${COMMITS[$i]}" "d['result']")" = succeeded ] ||
+		    fail "$label: commit $((i + 1)): note result is not succeeded"
+		[ "$(git -C "$r" rev-parse refs/amlops/applied/local)" = "${COMMITS[$i]}" ] ||
+		    fail "$label: commit $((i + 1)): refs/amlops/applied/local did not move"
+		case $i in
+		0 | 1 | 2)
+			out=$(score_count "$ep" 20)
+			[ "$out" = "$b=20" ] ||
+			    fail "$label: commit $((i + 1)): answers $out, expected $b=20"
+			;;
+		3)
+			out=$(score_count "$ep" 1000)
+			n=$(echo "$out" | sed -n "s/.*$g=\\([0-9]*\\).*/\\1/p")
+			echo "$out" | grep -q "^$b=[0-9]* $g=[0-9]*$" ||
+			    fail "$label: 90/10: answers $out"
+			[ "${n:-0}" -ge 60 ] && [ "${n:-0}" -le 140 ] ||
+			    fail "$label: 90/10: $out (green outside 60..140 of 1000)"
+			;;
+		4 | 5)
+			out=$(score_count "$ep" 20)
+			[ "$out" = "$g=20" ] ||
+			    fail "$label: commit $((i + 1)): answers $out, expected $g=20"
+			;;
+		esac
+		ok "$label: commit $((i + 1)) applied, answers $out"
+	done
+	[ "$(deployments "$ep")" = green ] ||
+	    fail "$label: deployments left: $(deployments "$ep")"
+	ok "$label: blue is gone"
+	[ "$(jf "$T/state/state.json" "any(e.get('resource', {}).get('tags', {}).get('managed-by') == 'amlops' for w in d['workspaces'].values() for n, e in w['endpoints'].items() if n == '$ep')")" = True ] ||
+	    fail "$label: the endpoint does not carry managed-by=amlops"
+
+	# again: no mutating request, "No changes."
+	before=$(count_requests)
+	apply_ok "$r"
+	grep -qx "No changes." "$T/apply.out" ||
+	    fail "$label: a second apply printed: $(cat "$T/apply.out")"
+	[ "$(count_requests)" = "$before" ] ||
+	    fail "$label: a second apply sent $(($(count_requests) - before)) mutating request(s)"
+	ok "$label: applying again changes nothing"
+}
