@@ -1,0 +1,230 @@
+/*
+ * Change detection for a local repository: inotify on HEAD, packed-refs
+ * and the folders under refs/heads. git writes a ref as NAME.lock and
+ * renames it over NAME, so a commit shows as IN_MOVED_TO here; a direct
+ * write shows as IN_CLOSE_WRITE. Names ending in ".lock" are ignored.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "amlops/err.h"
+#include "amlops/log.h"
+#include "amlops/util.h"
+#include "amlops/watch.h"
+
+#define REF_EVENTS                                                             \
+	(IN_MOVED_TO | IN_CLOSE_WRITE | IN_CREATE | IN_DELETE | IN_MOVED_FROM)
+
+struct amlops_watch_trigger {
+	int fd;
+	int root_wd; /* the git folder: HEAD, packed-refs */
+	char *gitdir;
+	/* watch descriptor -> folder, for adding new subfolders */
+	struct {
+		int wd;
+		char *path;
+	} * dirs;
+	size_t ndirs;
+};
+
+static int
+add_dir(struct amlops_watch_trigger *t, const char *path)
+{
+	DIR *d;
+	struct dirent *e;
+	int wd;
+
+	wd = inotify_add_watch(t->fd, path, REF_EVENTS | IN_ONLYDIR);
+	if (wd < 0)
+		return amlops_err_sys(AMLOPS_ERROR, "cannot watch '%s'", path);
+	t->dirs = amlops_xrealloc(t->dirs, (t->ndirs + 1) * sizeof(*t->dirs));
+	t->dirs[t->ndirs].wd = wd;
+	t->dirs[t->ndirs].path = amlops_xstrdup(path);
+	t->ndirs++;
+	if ((d = opendir(path)) == NULL)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		char *sub;
+		struct stat st;
+		int error = 0;
+
+		if (e->d_name[0] == '.')
+			continue;
+		sub = amlops_xasprintf("%s/%s", path, e->d_name);
+		if (stat(sub, &st) == 0 && S_ISDIR(st.st_mode))
+			error = add_dir(t, sub);
+		free(sub);
+		if (error < 0) {
+			closedir(d);
+			return error;
+		}
+	}
+	closedir(d);
+	return 0;
+}
+
+int
+amlops_watch_trigger_new(struct amlops_watch_trigger **out, const char *gitdir)
+{
+	struct amlops_watch_trigger *t = amlops_xcalloc(1, sizeof(*t));
+	char *heads = amlops_xasprintf("%s/refs/heads", gitdir);
+	int error;
+
+	*out = NULL;
+	t->gitdir = amlops_xstrdup(gitdir);
+	t->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (t->fd < 0) {
+		error = amlops_err_sys(AMLOPS_ERROR, "inotify_init1");
+		goto fail;
+	}
+	t->root_wd = inotify_add_watch(
+	    t->fd, gitdir, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR);
+	if (t->root_wd < 0) {
+		error =
+		    amlops_err_sys(AMLOPS_ERROR, "cannot watch '%s'", gitdir);
+		goto fail;
+	}
+	if ((error = amlops_mkdir_p(heads, 0755)) < 0 ||
+	    (error = add_dir(t, heads)) < 0)
+		goto fail;
+	free(heads);
+	*out = t;
+	return 0;
+fail:
+	free(heads);
+	amlops_watch_trigger_free(t);
+	return error;
+}
+
+void
+amlops_watch_trigger_free(struct amlops_watch_trigger *t)
+{
+	if (t == NULL)
+		return;
+	if (t->fd >= 0)
+		close(t->fd);
+	for (size_t i = 0; i < t->ndirs; i++)
+		free(t->dirs[i].path);
+	free(t->dirs);
+	free(t->gitdir);
+	free(t);
+}
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* Reads the queued events; 1 when one of them is a ref change. */
+static int
+drain(struct amlops_watch_trigger *t)
+{
+	char buf[4096]
+	    __attribute__((aligned(__alignof__(struct inotify_event))));
+	int changed = 0;
+
+	for (;;) {
+		ssize_t n = read(t->fd, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (char *p = buf; p < buf + n;) {
+			struct inotify_event *ev = (struct inotify_event *)p;
+			const char *name = ev->len ? ev->name : "";
+
+			p += sizeof(*ev) + ev->len;
+			if (ev->mask & IN_Q_OVERFLOW) {
+				changed = 1;
+				continue;
+			}
+			if (ends_with(name, ".lock"))
+				continue;
+			if (ev->wd == t->root_wd) {
+				if (!strcmp(name, "HEAD") ||
+				    !strcmp(name, "packed-refs"))
+					changed = 1;
+				continue;
+			}
+			if ((ev->mask & (IN_CREATE | IN_ISDIR)) ==
+			    (IN_CREATE | IN_ISDIR)) {
+				for (size_t i = 0; i < t->ndirs; i++)
+					if (t->dirs[i].wd == ev->wd) {
+						char *sub =
+						    amlops_xasprintf("%s/%s",
+						        t->dirs[i].path, name);
+
+						if (add_dir(t, sub) < 0) {
+							log_warnx("watch: %s",
+							    amlops_err_last());
+							amlops_err_clear();
+						}
+						free(sub);
+						break;
+					}
+			}
+			changed = 1;
+		}
+	}
+	return changed;
+}
+
+static int
+wait_fd(int fd, int64_t timeout_ms, const sigset_t *sigmask)
+{
+	struct pollfd pfd = {fd, POLLIN, 0};
+	struct timespec ts, *tsp = NULL;
+	int n;
+
+	if (timeout_ms >= 0) {
+		ts.tv_sec = timeout_ms / 1000;
+		ts.tv_nsec = (timeout_ms % 1000) * 1000000;
+		tsp = &ts;
+	}
+	n = ppoll(fd >= 0 ? &pfd : NULL, fd >= 0 ? 1 : 0, tsp, sigmask);
+	if (n < 0 && errno == EINTR)
+		return 0;
+	if (n < 0)
+		return amlops_err_sys(AMLOPS_ERROR, "ppoll");
+	return n > 0;
+}
+
+int
+amlops_watch_trigger_wait(struct amlops_watch_trigger *t, int64_t timeout_ms,
+    int64_t debounce_ms, const sigset_t *sigmask)
+{
+	int64_t first;
+	int n;
+
+	if (t == NULL)
+		return wait_fd(-1, timeout_ms, sigmask) < 0 ? -1 : 0;
+	if (drain(t))
+		n = 1;
+	else if ((n = wait_fd(t->fd, timeout_ms, sigmask)) <= 0)
+		return n;
+	else if (!drain(t))
+		return 0;
+	/* a burst (a push of several refs, a rebase): wait for quiet */
+	first = amlops_now_ms();
+	while (amlops_now_ms() - first < 4 * debounce_ms) {
+		if ((n = wait_fd(t->fd, debounce_ms, sigmask)) < 0)
+			return n;
+		if (n == 0)
+			break;
+		drain(t);
+	}
+	return 1;
+}
