@@ -26,6 +26,10 @@ static const struct cmd cmds[] = {
 	{"host", cmd_host, 0, "run the local control plane and model server"},
 	{"endpoint", cmd_endpoint, CMD_NEEDS_TARGET,
 	    "list, show, invoke, read logs of, delete endpoints"},
+	{"reconcile", cmd_reconcile, CMD_NEEDS_REPO | CMD_NEEDS_TARGET,
+	    "apply the branch head if it is new, once"},
+	{"watch", cmd_watch, CMD_NEEDS_REPO | CMD_NEEDS_TARGET,
+	    "apply each new commit, in a loop"},
 	{NULL, NULL, 0, NULL},
 };
 

@@ -52,6 +52,8 @@ int cmd_apply(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_status(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_host(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_endpoint(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_reconcile(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_watch(int argc, char **argv, struct cli_ctx *ctx);
 
 /* Prints "amlops: error: msg" to stderr; returns EXIT_ERROR. */
 int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
