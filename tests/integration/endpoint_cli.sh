@@ -197,6 +197,20 @@ am 64 endpoint show blue-ep --bogus
 grep -Fqx "amlops: endpoint show: unknown flag '--bogus'" "$T/err" || fail "unknown flag: $(cat "$T/err")"
 am 64 endpoint show blue-ep --output yaml
 grep -Fqx "amlops: endpoint show: unknown output 'yaml' (expected 'table' or 'json')" "$T/err" || fail "output: $(cat "$T/err")"
+am 64 endpoint logs blue-ep --deployment
+grep -Fqx "amlops: endpoint logs: '--deployment' needs a value" "$T/err" || fail "no value: $(cat "$T/err")"
+am 64 endpoint logs blue-ep --deployment x
+grep -Fqx "amlops: endpoint logs: deployment name 'x' breaks Azure's naming rules: it must be 3 to 32 characters long, not 1" "$T/err" ||
+    fail "bad deployment name: $(cat "$T/err")"
+am 64 endpoint logs blue-ep -d blue --tail many
+grep -Fqx "amlops: endpoint logs: --tail 'many' is not a number from 1 to 100000" "$T/err" || fail "tail: $(cat "$T/err")"
+am 64 endpoint
+[ "$(head -n 1 "$T/err")" = "usage: amlops endpoint list" ] && grep -Fqx "Run 'amlops endpoint --help' for the flags." "$T/err" ||
+    fail "no subcommand: $(cat "$T/err")"
+am 0 endpoint --help
+for sub in list show invoke logs credentials delete; do
+	grep -q "^  $sub  " "$T/out" || fail "--help does not explain '$sub'"
+done
 ok "wrong names: the service's 404 with request id and a did-you-mean; usage errors exit 64"
 
 # no host: says how to start one
@@ -225,7 +239,13 @@ am 1 endpoint invoke blue-ep --request-file "$T/nope.json" --host-dir "$T/nohost
 err_is "amlops: error: request file: cannot open '$T/nope.json': No such file or directory"
 am 64 endpoint invoke blue-ep
 grep -Fqx "amlops: endpoint invoke: --request-file FILE is required" "$T/err" || fail "no file: $(cat "$T/err")"
-ok "invoke: a missing request file is named, exit 1, nothing sent"
+truncate -s 65M "$T/big.json"
+am 1 endpoint invoke blue-ep --request-file "$T/big.json"
+err_is "amlops: error: request file: '$T/big.json' is larger than 67108864 bytes"
+am 1 endpoint invoke blue-ep --request-file "$T/code"
+err_is "amlops: error: request file: cannot read '$T/code': Is a directory"
+rm -f "$T/big.json"
+ok "invoke: a missing, too large or unreadable request file is named, exit 1, nothing sent"
 
 echo '{"fail": true}' >"$T/fail.json"
 am 1 endpoint invoke blue-ep --request-file "$T/fail.json"
