@@ -179,6 +179,24 @@ req PUT "$(a "$EP/deployments/x")" "$(dep_body 1 1)"
 expect_error 400 BadArgument "'x' is not a valid deployment name: 3 to 32 letters, digits and '-', starting with a letter and not ending with '-'" name
 req PUT "$(a "$WS/onlineEndpoints/nope-ep/deployments/blue")" "$(dep_body 1 1)"
 expect_error 404 ResourceNotFound "online endpoint 'nope-ep' not found in workspace 'local'"
+req PUT "$(a "$D")" "$(dep_body 1 1 | sed 's/"Managed"/"Kubernetes"/')"
+expect_error 400 BadArgument "endpointComputeType 'Kubernetes' is not supported: the local host runs only 'Managed' deployments" properties.endpointComputeType
+req PUT "$(a "$D")" '{"location":"local","properties":{"endpointComputeType":"Managed"}}'
+expect_error 400 BadArgument "'properties.codeConfiguration' with 'codeId' and 'scoringScript' is required: the local host has no no-code (MLflow) deployments" properties.codeConfiguration
+req PUT "$(a "$D")" "$(dep_body 1 1 | sed 's/"azureml:m:1"/5/')"
+expect_error 400 BadArgument "'properties.model' must be a model id" properties.model
+req PUT "$(a "$D")" "$(dep_body 1 1 | sed 's#"azureml:m:1"#"azureml://registries/r/models/m/versions/1"#')"
+expect_error 400 BadArgument "'azureml://registries/r/models/m/versions/1': registry and datastore URIs are not available on the local host; use a workspace asset id" properties.model
+req PUT "$(a "$D")" "$(dep_body 1 1 | sed 's/"GREETING":"hi"/"GREETING":1/')"
+expect_error 400 BadArgument "'properties.environmentVariables.GREETING' must be a string" properties.environmentVariables
+req PUT "$(a "$D")" "$(dep_body 1 1 | sed 's/"PT5S"/"PT181S"/')"
+expect_error 400 BadArgument "'properties.requestSettings.requestTimeout' must be at most PT180S" properties.requestSettings.requestTimeout
+req PUT "$(a "$D")" "$(dep_body 1 1 | sed 's/"maxConcurrentRequestsPerInstance":1/"maxConcurrentRequestsPerInstance":0/')"
+expect_error 400 BadArgument "'maxConcurrentRequestsPerInstance' must be an integer from 1 to 1000" properties.requestSettings.maxConcurrentRequestsPerInstance
+req PUT "$(a "$WS/codes/echo/versions/3")" '{"properties":{"codeUri":"file:///tmp/%zz"}}'
+expect_error 400 BadArgument "'file:///tmp/%zz' has a bad %-escape" properties.codeUri
+req PUT "$(a "$WS/environments/env/versions/3")" '{"properties":{"image":"x","condaFile":{"a":1}}}'
+expect_error 400 BadArgument "'properties.condaFile' must be a string (the conda YAML)" properties.condaFile
 ok "bad deployment bodies get 400/404 with code, message and target"
 
 # -- create the deployment; a second mutation meanwhile gets 409
@@ -272,7 +290,17 @@ expect_error 400 BadArgument "'containerType' must be 'InferenceServer' or 'Stor
 req GET "$(a "$D/skus")"
 expect 200
 [ "$(jb "d['value'][0]['capacity']['maximum']")" = 20 ] || fail "skus"
-ok "getLogs (InferenceServer, StorageInitializer, tail) and skus"
+req POST "$(a "$D/getLogs")" '{"tail":-1}'
+expect_error 400 BadArgument "'tail' must be a non-negative integer" tail
+req PUT "$(a "$D")" "$(dep_body 1 1 | sed 's/Standard_DS3_v2/Standard_F2s_v2/')"
+expect_error 400 BadArgument "'instanceType' cannot be changed in place (from 'Standard_DS3_v2' to 'Standard_F2s_v2'); create a new deployment and move the traffic" properties.instanceType
+req PATCH "$(a "$D")" '{"sku":{"capacity":99}}'
+expect_error 400 BadArgument "'sku.capacity' (the instance count) must be an integer from 1 to 20" sku.capacity
+req PATCH "$(a "$EP")" '{"properties":5}'
+expect_error 400 BadArgument "'properties' must be an object" properties
+req POST "$(a "$EP/regenerateKeys")" '{"keyType":"Primary","keyValue":"short"}'
+expect_error 400 BadArgument "'keyValue' must be a string of 16 to 128 characters" keyValue
+ok "getLogs (InferenceServer, StorageInitializer, tail) and skus; bad update bodies"
 
 # -- deleting a deployment that takes traffic is refused, as in Azure
 req DELETE "$(a "$D")"
