@@ -165,14 +165,19 @@ cJSON *host_state_find_endpoint(
 
 /*
  * operations.log (host_state.c): one JSON object a line, appended after
- * every mutating request and every operation that ends:
+ * every mutating request on an endpoint or deployment (PUT, PATCH, DELETE,
+ * regenerateKeys; refused ones too) and every operation that ends:
  *   {"time":"RFC3339","event":"request","method":"PUT","path":"/subs...",
  *    "resource":"endpoint/NAME[/deployment/NAME]","result":201,
- *    "operation":"ID","traffic":{"blue":100},
- *    "deployments":{"blue":"Succeeded"}}
- *   {"time":...,"event":"operation","operation":"ID","status":"Failed",
- *    "resource":...,"error":"message","traffic":{...},"deployments":{...}}
- * traffic and deployments are the endpoint's state right after the event.
+ *    "operation":"ID" (when one started),
+ *    "error":"message" (when result >= 400),
+ *    "traffic":{"blue":100},"deployments":{"blue":"Succeeded"}}
+ *   {"time":...,"event":"operation","operation":"ID",
+ *    "status":"Succeeded|Failed|Canceled","resource":...,
+ *    "error":"message" (unless Succeeded),"traffic":{...},
+ *    "deployments":{...}}
+ * traffic and deployments are the endpoint's state right after the event
+ * (absent once the endpoint is gone). Asset registrations are not logged.
  */
 void host_oplog(struct amlops_host *h, const char *event, const char *method,
     const char *path, const char *resource, int result, const char *op_id,
