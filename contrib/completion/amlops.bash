@@ -17,8 +17,8 @@ _amlops_flags() {
 	validate) echo "--alone --verbose --output --help" ;;
 	plan) echo "--base --head --live --format --detailed-exitcode --target --color --help" ;;
 	apply) echo "--rev --target --yes --jobs --all --timeout --push --host-dir --help" ;;
-	reconcile) echo "--once --repo --branch --push --help" ;;
-	watch) echo "--interval --listen --drift-interval --self-heal --log-format --help" ;;
+	reconcile) echo "--once --repo --branch --push --state-dir --log-format --jobs --timeout --help $target_flags" ;;
+	watch) echo "--interval --poll --debounce --backoff --drift-interval --self-heal --listen --unhealthy-after --repo --branch --push --state-dir --log-format --jobs --timeout --help $target_flags" ;;
 	status) echo "--notes-ref --help" ;;
 	host) echo "--state-dir --port --bind --scoring-port --python --detach --faults --retry-after --op-delay-ms --blob-endpoint --blob-container --blob-account --blob-key --help" ;;
 	endpoint:list | endpoint:show) echo "--output --help $target_flags" ;;
@@ -83,7 +83,8 @@ _amlops() {
 	--branch)
 		COMPREPLY=($(compgen -W "$(git for-each-ref --format='%(refname:short)' refs/heads 2>/dev/null)" -- "$cur"))
 		return 0 ;;
-	--interval | --drift-interval | --timeout | --port | --scoring-port | \
+	--interval | --drift-interval | --debounce | --backoff | \
+	    --unhealthy-after | --timeout | --port | --scoring-port | \
 	    --bind | --listen | --tail | --deployment | -d | -n | --jobs | \
 	    --notes-ref | --subscription | --resource-group | --workspace | \
 	    --arm-url | --retry-after | --op-delay-ms | --blob-*)

@@ -133,6 +133,51 @@ for x in pod["spec"]["containers"] + pod["spec"]["initContainers"]:
 EOF
 ok "workflows and the Kubernetes manifest parse and have the needed shape"
 
+# the pull request workflow's plan step, run as GitHub would run it, on a
+# repository whose head adds the sample endpoint and then breaks it
+"$PY" -c '
+import sys, yaml
+w = yaml.safe_load(open(sys.argv[1]))
+step, = [s for s in w["jobs"]["plan"]["steps"] if s.get("id") == "plan"]
+print(step["run"])' "$C/github/amlops-plan.yml" >"$T/plan-step.sh"
+mkdir -p "$T/bin" "$T/home" "$T/ws"
+ln -s "$AMLOPS" "$T/bin/amlops"
+git init -q "$T/ws"
+gitc() { git -C "$T/ws" -c user.name=ci -c user.email=ci@example.com "$@"; }
+echo "# endpoints" >"$T/ws/README.md"
+gitc add README.md
+gitc commit -qm base
+BASE=$(gitc rev-parse HEAD)
+cp -r "$SRC/manifests/." "$T/ws/"
+gitc add -A
+gitc commit -qm "add the sample endpoint"
+run_plan_step() { # HEAD-SHA: runs the step in $T/ws; sets PLAN_RC
+	: >"$T/gh-output"
+	: >"$T/gh-summary"
+	PLAN_RC=0
+	(cd "$T/ws" && HOME=$T/home PATH=$T/bin:$PATH GITHUB_WORKSPACE=$T/ws \
+	    GITHUB_OUTPUT=$T/gh-output GITHUB_STEP_SUMMARY=$T/gh-summary \
+	    BASE_SHA=$BASE HEAD_SHA=$1 timeout 120 \
+	    bash --noprofile --norc -eo pipefail "$T/plan-step.sh") >"$T/step.out" 2>&1 ||
+	    PLAN_RC=$?
+}
+run_plan_step "$(gitc rev-parse HEAD)"
+[ "$PLAN_RC" = 0 ] || fail "the plan step failed ($PLAN_RC): $(cat "$T/step.out")"
+grep -qx "exitcode=2" "$T/gh-output" ||
+    fail "plan step output: $(cat "$T/gh-output"); $(cat "$T/ws/plan.err")"
+grep -q "sklearn-regression" "$T/ws/plan.md" || fail "plan.md: $(cat "$T/ws/plan.md")"
+cmp -s "$T/ws/plan.md" "$T/gh-summary" || fail "the job summary is not the plan"
+printf 'name: sklearn-regression\nauth_mode: key\nbogus_key: 1\n' \
+    >"$T/ws/endpoints/sklearn-regression/endpoint.yml"
+gitc commit -qam "break it"
+run_plan_step "$(gitc rev-parse HEAD)"
+[ "$PLAN_RC" = 0 ] || fail "the plan step itself failed ($PLAN_RC): $(cat "$T/step.out")"
+grep -qx "exitcode=1" "$T/gh-output" || fail "a broken head: $(cat "$T/gh-output")"
+grep -qx '### amlops plan failed' "$T/ws/plan.md" || fail "failure comment: $(cat "$T/ws/plan.md")"
+grep -q "endpoint.yml:3:1: " "$T/ws/plan.md" ||
+    fail "the failure comment lacks the error: $(cat "$T/ws/plan.md")"
+ok "the pull request workflow's plan step: exit code 2 and markdown for changes, 1 and the error for a broken head"
+
 # the flags the contrib files pass exist, for the commands the binary has
 for cmd in $("$AMLOPS" --help | awk '/^commands:/{f=1;next} f&&/^  [a-z]/{print $1}'); do
 	"$AMLOPS" "$cmd" --help >"$T/help" 2>&1 || true
@@ -144,6 +189,23 @@ for cmd in $("$AMLOPS" --help | awk '/^commands:/{f=1;next} f&&/^  [a-z]/{print 
 		    fail "contrib passes '$cmd $flag', which '$cmd --help' does not list"
 	done
 done
+"$PY" -c '
+import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d["kind"] == "Deployment":
+        pod = d["spec"]["template"]["spec"]
+        for x in pod.get("initContainers", []) + pod["containers"]:
+            if x["name"] == "amlops":
+                print(" ".join(x["args"]))' "$C/kubernetes/amlops-sidecar.yaml" >"$T/k8s-args"
+read -r -a kargs <"$T/k8s-args"
+kcmd=${kargs[0]}
+if "$AMLOPS" "$kcmd" --help >"$T/help" 2>&1; then
+	for a in "${kargs[@]:1}"; do
+		flag=${a%%=*}
+		grep -q -- "$flag" "$T/help" ||
+		    fail "the Kubernetes sidecar passes '$kcmd $flag', which '$kcmd --help' does not list"
+	done
+fi
 ok "the flags contrib passes to existing commands are in their --help"
 
 # -- bash completion
