@@ -177,30 +177,117 @@ read_live_settled(struct amlops_apply *a, struct amlops_backend *b,
 	}
 }
 
-/* What "touched" is relative to: the applied ref, else the parent. */
+/*
+ * What "touched" is relative to: the applied ref (the last commit applied
+ * in full), and the commit's parent when that differs. The parent counts
+ * too because a failed apply of an earlier commit may have left live what
+ * the repository has since dropped again (a deployment added in one
+ * commit, its apply failed, removed in the next: applied..commit shows no
+ * change, yet the target has it). `parent` is "" when it is the same as
+ * `a->base` or there is none.
+ */
 static int
-pick_base(struct amlops_apply *a, struct amlops_source *src, const char *target)
+pick_bases(struct amlops_apply *a, char parent[41], struct amlops_source *src,
+    const char *target)
 {
 	char out[41];
 	int error;
 
-	a->base[0] = '\0';
+	a->base[0] = parent[0] = '\0';
 	error = amlops_source_applied_get(out, src, target);
-	if (error == 0 && strcmp(out, a->commit) != 0) {
+	if (error == 0 && strcmp(out, a->commit) != 0)
 		memcpy(a->base, out, sizeof(out));
-		return 0;
-	}
-	if (error < 0 && error != AMLOPS_ENOTFOUND)
+	else if (error < 0 && error != AMLOPS_ENOTFOUND)
 		return error;
+	amlops_err_clear();
 	error = amlops_source_parent(out, src, a->commit);
-	if (error == 0) {
-		memcpy(a->base, out, sizeof(out));
-		return 0;
-	}
 	if (error == AMLOPS_ENOTFOUND) {
 		amlops_err_clear();
 		return 0;
 	}
+	if (error < 0)
+		return error;
+	if (a->base[0] == '\0')
+		memcpy(a->base, out, sizeof(out));
+	else if (strcmp(a->base, out) != 0)
+		memcpy(parent, out, 41);
+	return 0;
+}
+
+/* Adds `more` to the sorted, unique names of `a->scope`. */
+static void
+scope_merge(struct amlops_apply *a, char **more, size_t nmore)
+{
+	for (size_t i = 0; i < nmore; i++) {
+		if (contains(a->scope, a->nscope, more[i]))
+			continue;
+		a->scope =
+		    amlops_xrealloc(a->scope, (a->nscope + 1) * sizeof(char *));
+		a->scope[a->nscope++] = amlops_xstrdup(more[i]);
+	}
+	for (size_t i = 1; i < a->nscope; i++)
+		for (size_t j = i;
+		     j > 0 && strcmp(a->scope[j - 1], a->scope[j]) > 0; j--) {
+			char *t = a->scope[j];
+
+			a->scope[j] = a->scope[j - 1];
+			a->scope[j - 1] = t;
+		}
+}
+
+/*
+ * The desired state and the scope, relative to both bases. The second
+ * base means loading every manifest of the commit: a narrowed load from
+ * the first may lack an endpoint only the second touched.
+ */
+static int
+load_touched(
+    struct amlops_apply *a, struct amlops_source *src, const char *target)
+{
+	struct amlops_source_pair pair = AMLOPS_SOURCE_PAIR_INIT;
+	struct amlops_source_pair pair2 = AMLOPS_SOURCE_PAIR_INIT;
+	struct amlops_diags d2 = AMLOPS_DIAGS_INIT;
+	char parent[41];
+	int error;
+
+	if ((error = pick_bases(a, parent, src, target)) < 0)
+		return error;
+	error = amlops_source_load_pair(&pair, &a->diags, src,
+	    a->base[0] ? a->base : NULL, a->commit, a->cfg);
+	if (error < 0)
+		goto done;
+	a->scope = pair.touched;
+	a->nscope = pair.ntouched;
+	pair.touched = NULL;
+	pair.ntouched = 0;
+	if (parent[0] == '\0') {
+		a->desired = pair.head;
+		pair.head = NULL;
+		goto done;
+	}
+	error = amlops_source_load_pair(
+	    &pair2, &d2, src, parent, a->commit, a->cfg);
+	if (error == AMLOPS_EINVALID && d2.n) {
+		/* the same problems, seen from the parent */
+		amlops_diags_release(&a->diags);
+		a->diags = d2;
+		memset(&d2, 0, sizeof(d2));
+		goto done;
+	}
+	if (error < 0)
+		goto done;
+	scope_merge(a, pair2.touched, pair2.ntouched);
+	if (pair.narrowed || pair2.narrowed) {
+		error = amlops_source_load_spec(
+		    &a->desired, &a->diags, src, a->commit, a->cfg, NULL, 0);
+	} else {
+		a->desired = pair.head;
+		pair.head = NULL;
+	}
+done:
+	amlops_diags_release(&d2);
+	amlops_source_pair_release(&pair2);
+	amlops_source_pair_release(&pair);
 	return error;
 }
 
@@ -210,7 +297,6 @@ amlops_apply_prepare(struct amlops_apply **out, struct amlops_source *src,
     const struct amlops_apply_opts *opts)
 {
 	struct amlops_apply *a = amlops_xcalloc(1, sizeof(*a));
-	struct amlops_source_pair pair = AMLOPS_SOURCE_PAIR_INIT;
 	struct amlops_plan_opts popts = AMLOPS_PLAN_OPTS_INIT;
 	int error, all = opts->flags & AMLOPS_APPLY_ALL;
 
@@ -228,16 +314,7 @@ amlops_apply_prepare(struct amlops_apply **out, struct amlops_source *src,
 			error = amlops_source_check_versions(
 			    &a->diags, NULL, a->desired);
 	} else {
-		if ((error = pick_base(a, src, opts->target)) < 0)
-			goto fail;
-		error = amlops_source_load_pair(&pair, &a->diags, src,
-		    a->base[0] ? a->base : NULL, commit, a->cfg);
-		a->desired = pair.head;
-		pair.head = NULL;
-		a->scope = pair.touched;
-		a->nscope = pair.ntouched;
-		pair.touched = NULL;
-		pair.ntouched = 0;
+		error = load_touched(a, src, opts->target);
 	}
 	if (error == AMLOPS_EINVALID && a->diags.n)
 		goto invalid;
@@ -273,16 +350,13 @@ amlops_apply_prepare(struct amlops_apply **out, struct amlops_source *src,
 	    __func__, a->commit, a->base[0] ? a->base : "-",
 	    all ? a->desired->nendpoints : a->nscope, a->live.nendpoints,
 	    a->plan->nsteps, a->plan->nrefusals);
-	amlops_source_pair_release(&pair);
 	*out = a;
 	return error;
 invalid:
-	amlops_source_pair_release(&pair);
 	*out = a;
 	return amlops_err_set(AMLOPS_EINVALID, "%zu problem%s in %.12s",
 	    a->diags.n, a->diags.n == 1 ? "" : "s", commit);
 fail:
-	amlops_source_pair_release(&pair);
 	amlops_apply_free(a);
 	return error;
 }
