@@ -247,7 +247,7 @@ pending_unlink(struct rt_worker *w, struct rt_pending *p)
 			*pp = p->next;
 			w->inflight--;
 			w->dep->inflight--;
-			pthread_cond_broadcast(&w->dep->cv);
+			pthread_cond_signal(&w->dep->cv);
 			return;
 		}
 	}
