@@ -10,14 +10,14 @@
 
 enum amlops_err {
 	AMLOPS_OK = 0,
-	AMLOPS_ERROR = -1,	/* anything else */
-	AMLOPS_ENOTFOUND = -2,	/* no such resource, file, revision */
-	AMLOPS_EINVALID = -3,	/* bad input: YAML, flags, bodies */
-	AMLOPS_ECONFLICT = -4,	/* the resource is busy or already exists */
-	AMLOPS_ENOTSUPP = -5,	/* not offered by this backend */
-	AMLOPS_EBACKEND = -6,	/* the service answered with an error */
-	AMLOPS_ETIMEOUT = -7,	/* ran past its deadline */
-	AMLOPS_ELOCKED = -8,	/* another process holds the lock */
+	AMLOPS_ERROR = -1,     /* anything else */
+	AMLOPS_ENOTFOUND = -2, /* no such resource, file, revision */
+	AMLOPS_EINVALID = -3,  /* bad input: YAML, flags, bodies */
+	AMLOPS_ECONFLICT = -4, /* the resource is busy or already exists */
+	AMLOPS_ENOTSUPP = -5,  /* not offered by this backend */
+	AMLOPS_EBACKEND = -6,  /* the service answered with an error */
+	AMLOPS_ETIMEOUT = -7,  /* ran past its deadline */
+	AMLOPS_ELOCKED = -8,   /* another process holds the lock */
 };
 
 /*

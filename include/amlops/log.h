@@ -14,8 +14,8 @@ enum amlops_log_level {
 };
 
 enum amlops_log_flags {
-	AMLOPS_LOG_JSON = 1 << 0,	/* one JSON object a line */
-	AMLOPS_LOG_TIMESTAMPS = 1 << 1,	/* prefix each line with its time */
+	AMLOPS_LOG_JSON = 1 << 0,       /* one JSON object a line */
+	AMLOPS_LOG_TIMESTAMPS = 1 << 1, /* prefix each line with its time */
 };
 
 void amlops_log_init(const char *progname, int verbose, unsigned flags);

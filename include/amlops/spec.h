@@ -22,7 +22,7 @@
 
 /* Where a value was written: 1-based line and column. */
 struct amlops_loc {
-	const char *file;	/* borrowed from the spec's file table */
+	const char *file; /* borrowed from the spec's file table */
 	unsigned line;
 	unsigned col;
 };
@@ -44,7 +44,10 @@ struct amlops_diags {
 	size_t cap;
 };
 
-#define AMLOPS_DIAGS_INIT {NULL, 0, 0}
+#define AMLOPS_DIAGS_INIT                                                      \
+	{                                                                      \
+		NULL, 0, 0                                                     \
+	}
 
 void amlops_diags_add(struct amlops_diags *d, const char *file, unsigned line,
     unsigned col, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -55,9 +58,9 @@ void amlops_diags_release(struct amlops_diags *d);
 char *amlops_diag_format(const struct amlops_diag *d);
 
 enum amlops_asset_kind {
-	AMLOPS_ASSET_NONE = 0,	/* not given */
-	AMLOPS_ASSET_INLINE,	/* content at a repository path */
-	AMLOPS_ASSET_REF,	/* azureml:name:version, @label, or ARM id */
+	AMLOPS_ASSET_NONE = 0, /* not given */
+	AMLOPS_ASSET_INLINE,   /* content at a repository path */
+	AMLOPS_ASSET_REF,      /* azureml:name:version, @label, or ARM id */
 };
 
 /*
@@ -68,14 +71,14 @@ enum amlops_asset_kind {
  */
 struct amlops_asset {
 	enum amlops_asset_kind kind;
-	char *name;		/* may be NULL for an inline asset */
-	char *version;		/* as written, or NULL */
-	char *label;		/* "latest" for name@latest, or NULL */
-	char *ref;		/* REF: the reference exactly as written */
-	char *path;		/* INLINE: repository-relative path */
-	char content_id[41];	/* INLINE: "" until the source fills it */
-	int version_auto;	/* version came from content_id */
-	struct amlops_loc loc;	/* where the asset was written */
+	char *name;            /* may be NULL for an inline asset */
+	char *version;         /* as written, or NULL */
+	char *label;           /* "latest" for name@latest, or NULL */
+	char *ref;             /* REF: the reference exactly as written */
+	char *path;            /* INLINE: repository-relative path */
+	char content_id[41];   /* INLINE: "" until the source fills it */
+	int version_auto;      /* version came from content_id */
+	struct amlops_loc loc; /* where the asset was written */
 };
 
 /*
@@ -84,12 +87,12 @@ struct amlops_asset {
  * the ids of the conda file and the build context.
  */
 struct amlops_environment {
-	struct amlops_asset asset;	/* name, version, ref; path unused */
-	char *image;			/* or NULL */
-	char *conda_file;		/* repository-relative, or NULL */
-	char *build_path;		/* repository-relative, or NULL */
-	char *dockerfile_path;		/* within build_path, or NULL */
-	cJSON *inference_config;	/* REST shape, or NULL */
+	struct amlops_asset asset; /* name, version, ref; path unused */
+	char *image;               /* or NULL */
+	char *conda_file;          /* repository-relative, or NULL */
+	char *build_path;          /* repository-relative, or NULL */
+	char *dockerfile_path;     /* within build_path, or NULL */
+	cJSON *inference_config;   /* REST shape, or NULL */
 };
 
 enum amlops_compute {
@@ -105,7 +108,7 @@ enum amlops_auth_mode {
 
 struct amlops_traffic {
 	char *deployment;
-	int percent;		/* 0..100 */
+	int percent; /* 0..100 */
 	struct amlops_loc loc;
 };
 
@@ -114,13 +117,13 @@ struct amlops_deployment {
 	char *endpoint_name;
 	enum amlops_compute compute;
 	char *description;
-	cJSON *tags;			/* object of strings, never NULL */
+	cJSON *tags; /* object of strings, never NULL */
 	struct amlops_asset model;
 	struct amlops_asset code;
-	char *scoring_script;		/* relative to the code folder */
+	char *scoring_script; /* relative to the code folder */
 	struct amlops_environment environment;
-	char *instance_type;		/* NULL: the service's default */
-	int instance_count;		/* default 1 */
+	char *instance_type; /* NULL: the service's default */
+	int instance_count;  /* default 1 */
 	/*
 	 * Everything else, in the REST API's camelCase shape, so that the
 	 * planner compares it as a whole and the backend sends it as is:
@@ -133,26 +136,26 @@ struct amlops_deployment {
 	 * service's default.
 	 */
 	cJSON *settings;
-	struct amlops_loc loc;		/* the deployment's `name` */
+	struct amlops_loc loc; /* the deployment's `name` */
 };
 
 struct amlops_endpoint {
 	char *name;
 	enum amlops_auth_mode auth_mode;
 	enum amlops_compute compute;
-	char *compute_name;		/* kubernetes: the attached compute */
+	char *compute_name; /* kubernetes: the attached compute */
 	char *description;
-	cJSON *tags;			/* object of strings, never NULL */
-	struct amlops_traffic *traffic;	/* sorted by deployment name */
+	cJSON *tags;                    /* object of strings, never NULL */
+	struct amlops_traffic *traffic; /* sorted by deployment name */
 	size_t ntraffic;
-	struct amlops_traffic *mirror;	/* at most one entry */
+	struct amlops_traffic *mirror; /* at most one entry */
 	size_t nmirror;
-	cJSON *identity;		/* REST shape, or NULL */
-	char *public_network_access;	/* "enabled"/"disabled", or NULL */
-	struct amlops_deployment **deployments;	/* sorted by name */
+	cJSON *identity;             /* REST shape, or NULL */
+	char *public_network_access; /* "enabled"/"disabled", or NULL */
+	struct amlops_deployment **deployments; /* sorted by name */
 	size_t ndeployments;
-	char *file;			/* the endpoint's own YAML file */
-	struct amlops_loc loc;		/* the endpoint's `name` */
+	char *file;            /* the endpoint's own YAML file */
+	struct amlops_loc loc; /* the endpoint's `name` */
 };
 
 /* Every endpoint of a repository (or of a set of files), sorted by name. */
@@ -169,7 +172,7 @@ struct amlops_spec {
 };
 
 struct amlops_spec_file {
-	const char *path;	/* repository-relative */
+	const char *path; /* repository-relative */
 	const char *data;
 	size_t len;
 };
@@ -179,7 +182,7 @@ enum amlops_path_kind {
 	AMLOPS_PATH_MISSING = 0,
 	AMLOPS_PATH_FILE,
 	AMLOPS_PATH_DIR,
-	AMLOPS_PATH_SYMLINK_OUT,	/* a symlink that leaves the repository */
+	AMLOPS_PATH_SYMLINK_OUT, /* a symlink that leaves the repository */
 };
 
 enum amlops_spec_flags {
@@ -216,8 +219,8 @@ int amlops_spec_load(struct amlops_spec **out, struct amlops_diags *diags,
 void amlops_spec_free(struct amlops_spec *spec);
 
 /* Lookups; borrowed pointers, NULL when absent. */
-struct amlops_endpoint *amlops_spec_endpoint(const struct amlops_spec *spec,
-    const char *name);
+struct amlops_endpoint *amlops_spec_endpoint(
+    const struct amlops_spec *spec, const char *name);
 struct amlops_deployment *amlops_endpoint_deployment(
     const struct amlops_endpoint *ep, const char *name);
 
@@ -242,7 +245,6 @@ int amlops_auth_mode_parse(const char *s);
  * reason is written into `why` (at least 128 bytes).
  */
 int amlops_spec_endpoint_name_ok(const char *name, char *why, size_t whylen);
-int amlops_spec_deployment_name_ok(const char *name, char *why,
-    size_t whylen);
+int amlops_spec_deployment_name_ok(const char *name, char *why, size_t whylen);
 
 #endif

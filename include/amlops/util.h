@@ -19,7 +19,7 @@
 void *amlops_xmalloc(size_t n);
 void *amlops_xcalloc(size_t nmemb, size_t size);
 void *amlops_xrealloc(void *p, size_t n);
-char *amlops_xstrdup(const char *s);	/* NULL gives NULL */
+char *amlops_xstrdup(const char *s); /* NULL gives NULL */
 char *amlops_xstrndup(const char *s, size_t n);
 char *amlops_xasprintf(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
@@ -37,7 +37,10 @@ struct amlops_buf {
 	size_t max;
 };
 
-#define AMLOPS_BUF_INIT {NULL, 0, 0, 0}
+#define AMLOPS_BUF_INIT                                                        \
+	{                                                                      \
+		NULL, 0, 0, 0                                                  \
+	}
 
 void amlops_buf_init(struct amlops_buf *b, size_t max);
 int amlops_buf_add(struct amlops_buf *b, const void *data, size_t len);
@@ -63,8 +66,8 @@ int amlops_file_read(struct amlops_buf *out, const char *path, size_t max);
  * Writes `len` bytes to `path` atomically: a temporary file in the same
  * folder, fsync, rename, fsync of the folder.
  */
-int amlops_file_write_atomic(const char *path, const void *data, size_t len,
-    mode_t mode);
+int amlops_file_write_atomic(
+    const char *path, const void *data, size_t len, mode_t mode);
 
 /* mkdir -p with `mode` for the folders it creates. */
 int amlops_mkdir_p(const char *path, mode_t mode);
@@ -74,6 +77,13 @@ int64_t amlops_now_ms(void);
 int64_t amlops_wall_ms(void);
 /* Writes an RFC 3339 UTC time ("2026-11-25T18:54:33Z") into out[32]. */
 void amlops_time_rfc3339(char out[32], int64_t wall_ms);
+
+/*
+ * `d` as an integer within [lo, hi]: clamped there, NaN gives `lo`. For
+ * numbers read from JSON, whose casts to integers are undefined out of
+ * range.
+ */
+int64_t amlops_clamp_i64(double d, int64_t lo, int64_t hi);
 
 /* Fills `out` with `len` bytes from the kernel's random source. */
 int amlops_random(void *out, size_t len);

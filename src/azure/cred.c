@@ -43,6 +43,13 @@ struct amlops_cred {
 	unsigned fetches;
 };
 
+/* Seconds from a token answer as milliseconds, within reason. */
+static int64_t
+secs_to_ms(double secs)
+{
+	return amlops_clamp_i64(secs, 0, 10000000000) * 1000;
+}
+
 static void
 wipe_free(char *s)
 {
@@ -438,13 +445,13 @@ fetch(struct amlops_cred *c, const char *scope, char **tok, int64_t *exp)
 	eo = cJSON_GetObjectItemCaseSensitive(j, "expires_on");
 	/* Both come as numbers or as strings of digits. */
 	if (cJSON_IsNumber(ei))
-		*exp = now + (int64_t)ei->valuedouble * 1000;
+		*exp = now + secs_to_ms(ei->valuedouble);
 	else if (cJSON_IsString(ei))
-		*exp = now + strtoll(ei->valuestring, NULL, 10) * 1000;
+		*exp = now + secs_to_ms(strtod(ei->valuestring, NULL));
 	else if (cJSON_IsNumber(eo))
-		*exp = (int64_t)eo->valuedouble * 1000;
+		*exp = secs_to_ms(eo->valuedouble);
 	else if (cJSON_IsString(eo))
-		*exp = strtoll(eo->valuestring, NULL, 10) * 1000;
+		*exp = secs_to_ms(strtod(eo->valuestring, NULL));
 	else
 		*exp = now + 60 * 60 * 1000;
 	*tok = amlops_xstrdup(at->valuestring);

@@ -1266,7 +1266,10 @@ arm_token(struct amlops_backend *b, const char *endpoint, char **token,
 	e = cJSON_GetObjectItemCaseSensitive(j, "expiryTimeUtc");
 	if (expiry_ms)
 		*expiry_ms =
-		    cJSON_IsNumber(e) ? (int64_t)e->valuedouble * 1000 : 0;
+		    cJSON_IsNumber(e)
+		        ? amlops_clamp_i64(e->valuedouble, 0, 10000000000) *
+		              1000
+		        : 0;
 done:
 	cJSON_Delete(j);
 	free(path);

@@ -3,6 +3,7 @@
  * writing notes through the git source.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -483,7 +484,7 @@ parse_step(struct amlops_note_step *s, const cJSON *j, size_t i)
 	s->status = st;
 	v = cJSON_GetObjectItemCaseSensitive(j, "ms");
 	if (cJSON_IsNumber(v))
-		s->ms = (int64_t)v->valuedouble;
+		s->ms = amlops_clamp_i64(v->valuedouble, 0, INT64_MAX);
 	else if (v && !cJSON_IsNull(v)) {
 		error = amlops_err_set(
 		    AMLOPS_EINVALID, "note: '%s.ms': expected a number", path);

@@ -21,8 +21,8 @@ grow(struct amlops_buf *b, size_t extra)
 
 	if (extra > SIZE_MAX / 2 - b->len ||
 	    (b->max && b->len + extra > b->max))
-		return amlops_err_set(AMLOPS_EINVALID,
-		    "more than %zu bytes", b->max);
+		return amlops_err_set(
+		    AMLOPS_EINVALID, "more than %zu bytes", b->max);
 	want = b->len + extra + 1;
 	if (want <= b->cap)
 		return 0;

@@ -19,16 +19,16 @@ amlops_file_read(struct amlops_buf *out, const char *path, size_t max)
 
 	amlops_buf_reset(out);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return amlops_err_sys(errno == ENOENT ? AMLOPS_ENOTFOUND
-						     : AMLOPS_ERROR,
+		return amlops_err_sys(
+		    errno == ENOENT ? AMLOPS_ENOTFOUND : AMLOPS_ERROR,
 		    "cannot open '%s'", path);
 	for (;;) {
 		n = read(fd, chunk, sizeof(chunk));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			error = amlops_err_sys(AMLOPS_ERROR, "cannot read '%s'",
-			    path);
+			error = amlops_err_sys(
+			    AMLOPS_ERROR, "cannot read '%s'", path);
 			break;
 		}
 		if (n == 0)
@@ -65,8 +65,8 @@ fsync_dir_of(const char *path)
 }
 
 int
-amlops_file_write_atomic(const char *path, const void *data, size_t len,
-    mode_t mode)
+amlops_file_write_atomic(
+    const char *path, const void *data, size_t len, mode_t mode)
 {
 	char *tmp = amlops_xasprintf("%s.tmp.%ld", path, (long)getpid());
 	const char *p = data;
@@ -83,8 +83,8 @@ amlops_file_write_atomic(const char *path, const void *data, size_t len,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			error = amlops_err_sys(AMLOPS_ERROR,
-			    "cannot write '%s'", tmp);
+			error = amlops_err_sys(
+			    AMLOPS_ERROR, "cannot write '%s'", tmp);
 			break;
 		}
 		p += n;
@@ -97,8 +97,7 @@ amlops_file_write_atomic(const char *path, const void *data, size_t len,
 	if (close(fd) < 0 && !error)
 		error = amlops_err_sys(AMLOPS_ERROR, "cannot close '%s'", tmp);
 	if (!error && rename(tmp, path) < 0)
-		error = amlops_err_sys(AMLOPS_ERROR, "cannot rename '%s'",
-		    tmp);
+		error = amlops_err_sys(AMLOPS_ERROR, "cannot rename '%s'", tmp);
 	if (error)
 		unlink(tmp);
 	else
@@ -122,8 +121,8 @@ amlops_mkdir_p(const char *path, mode_t mode)
 
 		*p = '\0';
 		if (mkdir(copy, mode) < 0 && errno != EEXIST) {
-			error = amlops_err_sys(AMLOPS_ERROR,
-			    "cannot create folder '%s'", copy);
+			error = amlops_err_sys(
+			    AMLOPS_ERROR, "cannot create folder '%s'", copy);
 			break;
 		}
 		*p = saved;

@@ -59,8 +59,10 @@ amlops_log(enum amlops_log_level level, int with_errno, const char *fmt, ...)
 
 	amlops_time_rfc3339(ts, amlops_wall_ms());
 	if (logflags & AMLOPS_LOG_JSON) {
-		amlops_buf_printf(&line, "{\"time\":\"%s\",\"level\":\"%s\","
-		    "\"msg\":\"", ts, names[level]);
+		amlops_buf_printf(&line,
+		    "{\"time\":\"%s\",\"level\":\"%s\","
+		    "\"msg\":\"",
+		    ts, names[level]);
 		json_escape(&line, amlops_buf_cstr(&msg));
 		amlops_buf_puts(&line, "\"}\n");
 	} else if (logflags & AMLOPS_LOG_TIMESTAMPS) {
@@ -68,10 +70,9 @@ amlops_log(enum amlops_log_level level, int with_errno, const char *fmt, ...)
 		    amlops_buf_cstr(&msg));
 	} else {
 		amlops_buf_printf(&line, "%s: %s%s\n", prog,
-		    level >= AMLOPS_LOG_WARN ? (level == AMLOPS_LOG_ERROR
-							   ? "error: "
-							   : "warning: ")
-					     : "",
+		    level >= AMLOPS_LOG_WARN
+		        ? (level == AMLOPS_LOG_ERROR ? "error: " : "warning: ")
+		        : "",
 		    amlops_buf_cstr(&msg));
 	}
 	fputs(amlops_buf_cstr(&line), stderr);

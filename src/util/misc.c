@@ -35,6 +35,16 @@ amlops_time_rfc3339(char out[32], int64_t wall_ms)
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+int64_t
+amlops_clamp_i64(double d, int64_t lo, int64_t hi)
+{
+	if (!(d >= (double)lo)) /* NaN too */
+		return lo;
+	if (d >= (double)hi)
+		return hi;
+	return (int64_t)d;
+}
+
 int
 amlops_random(void *out, size_t len)
 {
@@ -46,8 +56,8 @@ amlops_random(void *out, size_t len)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return amlops_err_sys(AMLOPS_ERROR,
-			    "cannot read random bytes");
+			return amlops_err_sys(
+			    AMLOPS_ERROR, "cannot read random bytes");
 		p += n;
 		len -= (size_t)n;
 	}
@@ -79,8 +89,8 @@ amlops_consttime_streq(const char *a, const char *b)
 	unsigned char diff = la != lb;
 
 	for (i = 0; i < lb; i++)
-		diff |= (unsigned char)a[i % (la ? la : 1)] ^
-		    (unsigned char)b[i];
+		diff |=
+		    (unsigned char)a[i % (la ? la : 1)] ^ (unsigned char)b[i];
 	return diff == 0;
 }
 
@@ -104,7 +114,7 @@ amlops_levenshtein(const char *a, const char *b, unsigned cap)
 			unsigned del = row[j] + 1, ins = row[j - 1] + 1;
 
 			row[j] = sub < del ? (sub < ins ? sub : ins)
-					   : (del < ins ? del : ins);
+			                   : (del < ins ? del : ins);
 			if (row[j] < best)
 				best = row[j];
 			prev = tmp;

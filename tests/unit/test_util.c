@@ -40,8 +40,8 @@ static void
 util__err_prefix_keeps_the_lower_message(void **state)
 {
 	amlops_err_set(AMLOPS_ENOTFOUND, "no endpoint '%s'", "blue");
-	assert_int_equal(amlops_err_prefix(AMLOPS_ENOTFOUND, "step %d/%d", 2,
-			     5),
+	assert_int_equal(
+	    amlops_err_prefix(AMLOPS_ENOTFOUND, "step %d/%d", 2, 5),
 	    AMLOPS_ENOTFOUND);
 	assert_string_equal(amlops_err_last(), "step 2/5: no endpoint 'blue'");
 }
@@ -49,9 +49,8 @@ util__err_prefix_keeps_the_lower_message(void **state)
 static void
 util__levenshtein_is_capped(void **state)
 {
-	assert_int_equal(amlops_levenshtein("instanse_type", "instance_type",
-			     3),
-	    1);
+	assert_int_equal(
+	    amlops_levenshtein("instanse_type", "instance_type", 3), 1);
 	assert_int_equal(amlops_levenshtein("abc", "abc", 3), 0);
 	assert_int_equal(amlops_levenshtein("abcdefgh", "zzzzzzzz", 3), 4);
 }
@@ -105,13 +104,13 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(util__buf_grows_and_stays_terminated),
-		cmocka_unit_test(util__buf_cap_refuses_and_keeps_contents),
-		cmocka_unit_test(util__err_prefix_keeps_the_lower_message),
-		cmocka_unit_test(util__levenshtein_is_capped),
-		cmocka_unit_test(util__uuid_has_v4_shape),
-		cmocka_unit_test(util__atomic_write_replaces_whole_file),
-		cmocka_unit_test(util__consttime_streq),
+	    cmocka_unit_test(util__buf_grows_and_stays_terminated),
+	    cmocka_unit_test(util__buf_cap_refuses_and_keeps_contents),
+	    cmocka_unit_test(util__err_prefix_keeps_the_lower_message),
+	    cmocka_unit_test(util__levenshtein_is_capped),
+	    cmocka_unit_test(util__uuid_has_v4_shape),
+	    cmocka_unit_test(util__atomic_write_replaces_whole_file),
+	    cmocka_unit_test(util__consttime_streq),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
