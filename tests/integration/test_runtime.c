@@ -57,12 +57,19 @@ static const char score_py[] =
     "        sys.stderr.write('x' * req['spam'] + '\\n')\n"
     "    if 'env' in req:\n"
     "        return os.environ.get(req['env'])\n"
+    "    if 'badframe' in req:\n"
+    "        import struct\n"
+    "        t, n = (99, 0) if req['badframe'] == 'type' else (4, 1 << 30)\n"
+    "        os.write(3, struct.pack('<III', t, 1, n))\n"
+    "        time.sleep(10)\n"
     "    if 'pid' in req:\n"
     "        return os.getpid()\n"
     "    return {'model': MODEL, 'dep': os.environ.get('DEP'),\n"
     "            'data': req.get('data')}\n";
 
 static struct amlops_runtime *rt;
+static int count_in_logs(
+    const char *endpoint, const char *dep, const char *what);
 static char tmp[256];
 static char code_dir[300];
 static char model_dir[300];
@@ -703,6 +710,52 @@ runtime__killed_worker_is_replaced(void **state)
 	amlops_buf_release(&logs);
 }
 
+/* A worker that breaks the protocol is killed and replaced. */
+static void
+runtime__bad_frame_kills_worker(void **state)
+{
+	static const char *const kinds[] = {"type", "size"};
+	struct amlops_runtime_route t[] = {{"blue", 100}};
+	int64_t until;
+	struct resp r;
+	char body[64];
+	size_t i;
+
+	endpoint_key("e-frame", t, 1, NULL, 0);
+	deploy("e-frame", "blue", 1);
+	for (i = 0; i < AMLOPS_ARRAY_SIZE(kinds); i++) {
+		assert_int_equal(wait_state("e-frame", "blue", 1, NULL),
+		    AMLOPS_RUNTIME_READY);
+		snprintf(
+		    body, sizeof(body), "{\"badframe\": \"%s\"}", kinds[i]);
+		post_json("e-frame", KEY, NULL, body, &r);
+		assert_int_equal(r.status, 502);
+		assert_string_equal(amlops_buf_cstr(&r.body),
+		    "{\"message\": \"the worker of deployment 'blue' exited "
+		    "while handling the request\"}");
+		resp_release(&r);
+		assert_int_equal(count_in_logs("e-frame", "blue",
+		                     "event=killed reason=\"bad frame from "
+		                     "worker\""),
+		    (int)i + 1);
+		/* A replacement serves; killing it was no crash. */
+		until = amlops_now_ms() + WAIT_MS;
+		do {
+			post_json(
+			    "e-frame", KEY, NULL, "{\"env\": \"DEP\"}", &r);
+			if (r.status == 200)
+				break;
+			resp_release(&r);
+			usleep(50000);
+		} while (amlops_now_ms() < until);
+		assert_int_equal(r.status, 200);
+		resp_release(&r);
+	}
+	assert_int_equal(metric("amlops_worker_restarts_total{endpoint="
+	                        "\"e-frame\",deployment=\"blue\"}"),
+	    0);
+}
+
 struct slow_arg {
 	const char *endpoint;
 	const char *body;
@@ -1234,6 +1287,7 @@ main(void)
 	    cmocka_unit_test(runtime__init_raising_gives_failed),
 	    cmocka_unit_test(runtime__workers_that_keep_dying_fail),
 	    cmocka_unit_test(runtime__killed_worker_is_replaced),
+	    cmocka_unit_test(runtime__bad_frame_kills_worker),
 	    cmocka_unit_test(runtime__request_timeout_is_408),
 	    cmocka_unit_test(runtime__queue_full_is_429),
 	    cmocka_unit_test(runtime__model_error_is_424),
