@@ -30,8 +30,35 @@ _amlops_flags() {
 	esac
 }
 
+# The endpoints of the target the command line names, asked of amlops
+# itself (for at most three seconds; nothing when that fails).
+_amlops_endpoint_names() {
+	local args=() i=1 w
+	while [ "$i" -lt "$COMP_CWORD" ]; do
+		w=${COMP_WORDS[i]}
+		case $w in
+		--repo | --target | -C | -t | --host-dir | --subscription | \
+		    --resource-group | --workspace | --arm-url)
+			args+=("$w" "${COMP_WORDS[i + 1]}")
+			i=$((i + 1)) ;;
+		esac
+		i=$((i + 1))
+	done
+	# global flags go before the command, target flags after `list`
+	local glob=() tgt=() j
+	for ((j = 0; j < ${#args[@]}; j += 2)); do
+		case ${args[j]} in
+		--repo | --target | -C | -t) glob+=("${args[j]}" "${args[j + 1]}") ;;
+		*) tgt+=("${args[j]}" "${args[j + 1]}") ;;
+		esac
+	done
+	timeout 3 "${COMP_WORDS[0]}" "${glob[@]}" -o json endpoint list \
+	    "${tgt[@]}" 2>/dev/null |
+	    sed -n 's/^[[:space:]]*"name":[[:space:]]*"\([^"]*\)".*/\1/p'
+}
+
 _amlops() {
-	local cur prev word cmd= sub= i=1
+	local cur prev word cmd= sub= i=1 nargs=0
 	COMPREPLY=()
 	cur=${COMP_WORDS[COMP_CWORD]}
 	prev=${COMP_WORDS[COMP_CWORD - 1]}
@@ -52,6 +79,20 @@ _amlops() {
 			case ${COMP_WORDS[i]} in
 			-*) ;;
 			*) sub=${COMP_WORDS[i]}; break ;;
+			esac
+			i=$((i + 1))
+		done
+		# the endpoint's NAME given yet? (flags and their values aside)
+		nargs=0
+		i=$((i + 1))
+		while [ -n "$sub" ] && [ "$i" -lt "$COMP_CWORD" ]; do
+			case ${COMP_WORDS[i]} in
+			--request-file | -f | --deployment | -d | --tail | -n | \
+			    --output | -o | --host-dir | --subscription | \
+			    --resource-group | --workspace | --arm-url)
+				i=$((i + 1)) ;;
+			-*) ;;
+			*) nargs=$((nargs + 1)) ;;
 			esac
 			i=$((i + 1))
 		done
@@ -113,6 +154,10 @@ _amlops() {
 		else
 			COMPREPLY=($(compgen -W "$(_amlops_flags "$cmd")" -- "$cur"))
 		fi
+		return 0
+	fi
+	if [ "$cmd" = endpoint ] && [ "$sub" != list ] && [ "$nargs" = 0 ]; then
+		COMPREPLY=($(compgen -W "$(_amlops_endpoint_names)" -- "$cur"))
 		return 0
 	fi
 	case $cmd in

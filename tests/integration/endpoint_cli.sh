@@ -151,6 +151,22 @@ am 0 --output json endpoint list
 [ "$(j "d[1]['scoringUri']")" = "$SCORING/endpoints/blue-ep/score" ] || fail "list json uri"
 ok "list: a table and JSON with auth mode, state, traffic and scoring URI"
 
+# the bash completion asks the same list for endpoint names
+COMPLETION=${AMLOPS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}/contrib/completion/amlops.bash
+comp() { # EXPECTED WORDS...: completes the last word, as bash would
+	local want=$1 got
+	shift
+	got=$(AMLOPS_HOST_DIR=$T/state bash -c '. "$1"; shift; COMP_WORDS=("$@");
+		COMP_CWORD=$(($# - 1)); _amlops; echo "${COMPREPLY[*]}"' _ "$COMPLETION" "$@")
+	[ "$got" = "$want" ] || fail "completing '$*': got '$got', expected '$want'"
+}
+comp "blue-ep" "$AMLOPS" endpoint show b
+comp "aad-ep blue-ep tok-ep" "$AMLOPS" endpoint invoke --deployment blue ""
+comp "tok-ep" "$AMLOPS" --target local endpoint logs --host-dir "$T/state" t
+comp "" "$AMLOPS" endpoint show blue-ep ""
+comp "" "$AMLOPS" endpoint logs --host-dir "$T/nohost" ""
+ok "completion: endpoint names from the target, only where NAME goes"
+
 # -- show
 am 0 endpoint show blue-ep
 out_has "provisioning state: Succeeded"
