@@ -1170,9 +1170,11 @@ amlops_runtime_deploy(
 	restart = !streq_null(d->code_dir, dep->code_dir) ||
 	          !streq_null(d->script, dep->scoring_script) ||
 	          !streq_null(d->model_dir, dep->model_dir) || !d->env ||
-	          !cJSON_Compare(d->env, env, 1);
+	          !cJSON_Compare(d->env, env, 1) ||
+	          /* deploying a failed deployment again retries it */
+	          d->init_error || d->crash_error;
 	relog = !streq_null(d->log_dir, dep->log_dir);
-	if (restart || relog) {
+	if (restart) {
 		free(d->code_dir);
 		free(d->script);
 		free(d->model_dir);
@@ -1199,7 +1201,7 @@ amlops_runtime_deploy(
 	}
 	if (d->instances != dep->instance_count)
 		d->was_ready = 0;
-	if (restart || relog)
+	if (restart)
 		d->was_ready = 0;
 	d->instances = dep->instance_count;
 	d->timeout_ms =
@@ -1209,7 +1211,7 @@ amlops_runtime_deploy(
 	                 : 1;
 	d->queue_ms = dep->max_queue_wait_ms > 0 ? dep->max_queue_wait_ms : 500;
 	log_event(d, "event=deploy generation=%u instances=%d restart=%s",
-	    d->gen, d->instances, restart || relog ? "yes" : "no");
+	    d->gen, d->instances, restart ? "yes" : "no");
 	pthread_cond_broadcast(&d->cv);
 	pthread_mutex_unlock(&d->mu);
 	pthread_cond_signal(&rt->sup_cv);

@@ -290,6 +290,8 @@ wait_state(const char *endpoint, const char *name, int want_ready, char **why)
 	int64_t until = amlops_now_ms() + WAIT_MS;
 	int ready = 0;
 
+	if (why)
+		*why = NULL; /* the caller freed what it had */
 	while (amlops_now_ms() < until) {
 		free(why ? *why : NULL);
 		st = amlops_runtime_status(rt, endpoint, name, why, &ready);
@@ -626,6 +628,14 @@ runtime__init_raising_gives_failed(void **state)
 	    "{\"message\": \"deployment 'bad' is not ready: RuntimeError: "
 	    "model file missing: /nope\"}");
 	resp_release(&r);
+
+	/* The same deploy again retries: two more workers, FAILED again. */
+	deploy_full("e-fail", "bad", 2, "{\"FAIL_INIT\": \"1\"}", 0, 0, 0);
+	assert_int_equal(
+	    wait_state("e-fail", "bad", 2, &why), AMLOPS_RUNTIME_FAILED);
+	assert_string_equal(why, "RuntimeError: model file missing: /nope");
+	free(why);
+	assert_int_equal(count_in_logs("e-fail", "bad", "event=started"), 4);
 
 	/* A fixed deploy recovers. */
 	deploy("e-fail", "bad", 1);
