@@ -239,11 +239,11 @@ ok "--host-dir and AMLOPS_HOST_DIR find the host; a missing one is named"
 
 # -- invoke
 echo '{"data": [1, 2, 3]}' >"$T/req.json"
-am 0 endpoint invoke blue-ep --request-file "$T/req.json"
+am 0 -v endpoint invoke blue-ep --request-file "$T/req.json"
 [ "$(j "d")" = '{"sum": 6, "who": "blue"}' ] || fail "invoke: $(cat "$T/out")"
 am 0 -o json endpoint invoke blue-ep -f "$T/req.json" --deployment green
 [ "$(j "d")" = '{"sum": 6, "who": "green"}' ] || fail "invoke green: $(cat "$T/out")"
-am 0 endpoint invoke tok-ep --request-file "$T/req.json"
+am 0 -v endpoint invoke tok-ep --request-file "$T/req.json"
 [ "$(j "d['who']")" = solo ] || fail "invoke with a token: $(cat "$T/out")"
 ok "invoke: scores with the key (AMLToken: a token), --deployment picks one"
 
