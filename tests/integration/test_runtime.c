@@ -1161,7 +1161,7 @@ runtime__sample_model_predicts(void **state)
 
 	if (!src) {
 		printf("SKIP: AMLOPS_SRC is not set: no manifests/ to serve\n");
-		return;
+		skip();
 	}
 	code = amlops_xasprintf(
 	    "%s/manifests/models/regression-1/onlinescoring", src);
@@ -1169,7 +1169,10 @@ runtime__sample_model_predicts(void **state)
 	req = amlops_xasprintf("%s/manifests/models/sample-request.json", src);
 	if (access(req, R_OK) != 0) {
 		printf("SKIP: no %s\n", req);
-		goto done;
+		free(code);
+		free(model);
+		free(req);
+		skip();
 	}
 	assert_int_equal(amlops_file_read(&body, req, 1 << 20), 0);
 	logdir = amlops_xasprintf("%s/logs/e-sample", tmp);
@@ -1206,7 +1209,6 @@ runtime__sample_model_predicts(void **state)
 	assert_string_equal(amlops_buf_cstr(&r.body), amlops_buf_cstr(&want));
 	resp_release(&r);
 	assert_int_equal(amlops_runtime_remove_endpoint(rt, "e-sample"), 0);
-done:
 	amlops_buf_release(&body);
 	amlops_buf_release(&want);
 	free(code);
