@@ -123,6 +123,8 @@ def main():
     git(repo, "config", "user.name", "amlops-bench")
     git(repo, "config", "user.email", "bench@example.com")
     git(repo, "config", "commit.gpgsign", "false")
+    # no background gc racing the repack below: one pack, as a clone has
+    git(repo, "config", "gc.auto", "0")
     for m in ("model-1", "model-2"):
         write(f"{repo}/{m}/model/sklearn_regression_model.pkl",
               f"not a real pickle: {m}\n" * 64)
