@@ -126,6 +126,7 @@ struct amlops_apply {
 	struct amlops_spec *desired;
 	struct amlops_spec live;    /* the endpoints read from the target */
 	struct amlops_live **lives; /* beside live.endpoints */
+	int64_t live_ms;            /* when live was read (monotonic) */
 	char **scope;               /* endpoint names planned; NULL with ALL */
 	size_t nscope;
 	struct amlops_plan *plan;

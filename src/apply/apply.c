@@ -163,8 +163,12 @@ read_live_settled(struct amlops_apply *a, struct amlops_backend *b,
 			error = amlops_apply_read_live(
 			    &a->live, &a->lives, b, a->scope, a->nscope, 0);
 		}
-		if (error < 0 || !live_busy(a, why, sizeof(why)))
+		if (error < 0)
 			return error;
+		if (!live_busy(a, why, sizeof(why))) {
+			a->live_ms = amlops_now_ms();
+			return 0;
+		}
 		amlops_apply_live_release(&a->live, a->lives);
 		a->lives = NULL;
 		if (amlops_now_ms() >= deadline)
@@ -400,12 +404,78 @@ struct run {
 	char *first_failure;
 };
 
+/*
+ * The last read of one endpoint, standing for the next step's read: the
+ * read that saw a step's operation end (nothing ran on the endpoint
+ * since), or the prepared apply's read when the run starts right after
+ * it.
+ */
+struct cache {
+	char *name;
+	struct amlops_endpoint *ep; /* NULL: the endpoint does not exist */
+	struct amlops_live *live;
+	int borrowed; /* the prepared apply's: not freed here */
+	int valid;
+};
+
 struct worker {
 	struct run *run;
 	struct amlops_backend *b;
 	struct amlops_apply_files *files;
 	int64_t service_ms;
+	struct cache cache;
 };
+
+/* A read of the prepared apply younger than this stands for a step's. */
+#define PREPARED_READ_MAX_AGE_MS 1000
+
+static void
+cache_drop(struct cache *c)
+{
+	if (c->valid && !c->borrowed) {
+		amlops_endpoint_free(c->ep);
+		amlops_live_free(c->live);
+	}
+	free(c->name);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Takes ownership of `ep` and `live` unless `borrowed`. */
+static void
+cache_put(struct cache *c, const char *name, struct amlops_endpoint *ep,
+    struct amlops_live *live, int borrowed)
+{
+	cache_drop(c);
+	c->name = amlops_xstrdup(name);
+	c->ep = ep;
+	c->live = live;
+	c->borrowed = borrowed;
+	c->valid = 1;
+}
+
+/* Hands the cached read of `name` to the caller: 1, or 0 when none. */
+static int
+cache_take(struct cache *c, const char *name, struct amlops_endpoint **ep,
+    struct amlops_live **live, int *own)
+{
+	if (!c->valid || strcmp(c->name, name) != 0)
+		return 0;
+	*ep = c->ep;
+	*live = c->live;
+	*own = !c->borrowed;
+	free(c->name);
+	memset(c, 0, sizeof(*c));
+	return 1;
+}
+
+static void
+read_free(struct amlops_endpoint *ep, struct amlops_live *live, int own)
+{
+	if (own) {
+		amlops_endpoint_free(ep);
+		amlops_live_free(live);
+	}
+}
 
 /* Writes the note; holds run->mu. */
 static void
@@ -561,18 +631,34 @@ same_step(const struct amlops_step *x, const struct amlops_step *y)
 static int
 read_settled(struct worker *w, const struct amlops_step *s,
     struct amlops_note_step *ns, int64_t t0, int64_t deadline,
-    struct amlops_endpoint **ep, struct amlops_live **live)
+    struct amlops_endpoint **ep, struct amlops_live **live, int *own)
 {
 	struct run *r = w->run;
 	int64_t last_event = 0;
+	int cached = cache_take(&w->cache, s->endpoint, ep, live, own);
+
+	/*
+	 * Traffic and deletions re-read what they route to or remove: the
+	 * read the plan was made from does not stand in for that.
+	 */
+	if (cached && !*own &&
+	    (s->aspect == AMLOPS_ASPECT_TRAFFIC ||
+	        s->aspect == AMLOPS_ASPECT_MIRROR_TRAFFIC ||
+	        s->action == AMLOPS_PLAN_DELETE))
+		cached = 0;
 
 	for (;;) {
 		char why[256];
 		int64_t c0 = amlops_now_ms();
-		int error =
-		    amlops_backend_get_endpoint(w->b, s->endpoint, ep, live);
+		int error = 0;
 
-		w->service_ms += amlops_now_ms() - c0;
+		if (!cached) {
+			*own = 1;
+			error = amlops_backend_get_endpoint(
+			    w->b, s->endpoint, ep, live);
+			w->service_ms += amlops_now_ms() - c0;
+		}
+		cached = 0;
 		why[0] = '\0';
 		if (error == AMLOPS_ENOTFOUND) {
 			amlops_err_clear();
@@ -582,6 +668,8 @@ read_settled(struct worker *w, const struct amlops_step *s,
 		}
 		if (error < 0)
 			return error;
+		if (*ep == NULL)
+			return 0;
 		if (busy_state((*live)->provisioning_state))
 			snprintf(why, sizeof(why), "endpoint '%s' is %s",
 			    s->endpoint, (*live)->provisioning_state);
@@ -610,10 +698,10 @@ read_settled(struct worker *w, const struct amlops_step *s,
 		}
 		if (why[0] == '\0')
 			return 0;
-		amlops_endpoint_free(*ep);
-		amlops_live_free(*live);
+		read_free(*ep, *live, *own);
 		*ep = NULL;
 		*live = NULL;
+		*own = 1;
 		if (amlops_now_ms() >= deadline)
 			return amlops_err_set(AMLOPS_ETIMEOUT,
 			    "step timed out after %lld s: %s",
@@ -631,6 +719,129 @@ read_settled(struct worker *w, const struct amlops_step *s,
 		             ? r->busy_poll_ms
 		             : deadline - amlops_now_ms());
 		w->service_ms += amlops_now_ms() - c0;
+	}
+}
+
+/* Sleeps until the operation's next poll (at least 10 ms), not past
+ * `deadline`. */
+static void
+wait_poll(struct worker *w, const struct amlops_op *op, int64_t deadline)
+{
+	int64_t d = op->rest ? op->rest->next_poll_ms - amlops_now_ms() : 50;
+	int64_t c0 = amlops_now_ms();
+
+	if (d < 10)
+		d = 10;
+	if (d > deadline - amlops_now_ms())
+		d = deadline - amlops_now_ms();
+	sleep_ms(d);
+	w->service_ms += amlops_now_ms() - c0;
+}
+
+static int
+op_timeout(const struct amlops_op *op, int64_t t0, const char *rid)
+{
+	return amlops_err_set(AMLOPS_ETIMEOUT,
+	    "step timed out after %lld s: %s still %s (request id %s)",
+	    (long long)((amlops_now_ms() - t0) / 1000),
+	    op->what ? op->what : "the operation",
+	    op->rest && op->rest->status ? op->rest->status : "running", rid);
+}
+
+/* Polls the operation itself until it ends: its outcome and error. */
+static int
+wait_op(struct worker *w, struct amlops_op *op, int64_t t0, int64_t deadline,
+    const char *rid)
+{
+	for (;;) {
+		int64_t c0 = amlops_now_ms();
+		int error = amlops_backend_poll_op(w->b, op);
+
+		w->service_ms += amlops_now_ms() - c0;
+		if (error != 1)
+			return error;
+		if (amlops_now_ms() >= deadline)
+			return op_timeout(op, t0, rid);
+		wait_poll(w, op, deadline);
+	}
+}
+
+/*
+ * Waits for a step's operation by reading the endpoint: once the
+ * resource the step changed has left its busy state (and the endpoint
+ * too), the operation has ended. Succeeded (or gone, for a delete) is
+ * the end; anything else asks the operation for its outcome and error.
+ * The last read is kept for the next step: it is the read before that
+ * step's write, so a step costs its request, one read and no poll when
+ * operations end at once.
+ */
+static int
+wait_done(struct worker *w, const struct amlops_step *s,
+    struct amlops_note_step *ns, struct amlops_op *op, int64_t t0,
+    int64_t deadline, const char *rid)
+{
+	struct run *r = w->run;
+	int64_t last_event = amlops_now_ms();
+	int dep_level = s->deployment != NULL &&
+	                s->aspect != AMLOPS_ASPECT_TRAFFIC &&
+	                s->aspect != AMLOPS_ASPECT_MIRROR_TRAFFIC;
+	int is_delete = s->action == AMLOPS_PLAN_DELETE &&
+	                (dep_level || s->aspect == AMLOPS_ASPECT_ENDPOINT);
+	char msg[512];
+
+	if (op->state != AMLOPS_OP_RUNNING)
+		return wait_op(w, op, t0, deadline, rid);
+	for (;;) {
+		struct amlops_endpoint *ep = NULL;
+		struct amlops_live *live = NULL;
+		const char *st;
+		int64_t c0;
+		int error;
+
+		wait_poll(w, op, deadline);
+		if (amlops_now_ms() >= deadline)
+			return op_timeout(op, t0, rid);
+		c0 = amlops_now_ms();
+		error =
+		    amlops_backend_get_endpoint(w->b, s->endpoint, &ep, &live);
+		w->service_ms += amlops_now_ms() - c0;
+		if (error == AMLOPS_ENOTFOUND) {
+			amlops_err_clear();
+			ep = NULL;
+			live = NULL;
+		} else if (error < 0) {
+			return error;
+		}
+		if (ep == NULL)
+			st = NULL;
+		else if (dep_level)
+			st = amlops_live_deployment_state(live, s->deployment);
+		else
+			st = live->provisioning_state;
+		if ((st && busy_state(st)) ||
+		    (ep && busy_state(live->provisioning_state))) {
+			if (amlops_now_ms() - last_event >= 1000) {
+				snprintf(msg, sizeof(msg), "%s: %s is %s",
+				    op->what ? op->what : "operation",
+				    dep_level ? "the deployment"
+				              : "the endpoint",
+				    st ? st : live->provisioning_state);
+				pthread_mutex_lock(&r->mu);
+				emit(r, AMLOPS_APPLY_STEP_WAIT, ns, t0, msg);
+				pthread_mutex_unlock(&r->mu);
+				last_event = amlops_now_ms();
+			}
+			read_free(ep, live, 1);
+			continue;
+		}
+		if ((is_delete && st == NULL) ||
+		    (!is_delete && st && !strcmp(st, "Succeeded"))) {
+			cache_put(&w->cache, s->endpoint, ep, live, 0);
+			return 0;
+		}
+		/* Failed, Canceled, or not what the step made: ask it. */
+		read_free(ep, live, 1);
+		return wait_op(w, op, t0, deadline, rid);
 	}
 }
 
@@ -696,10 +907,9 @@ run_step(struct worker *w, size_t i)
 	const struct amlops_step *fs = NULL;
 	struct amlops_op *op = NULL;
 	const char *scope[1] = {s->endpoint}, *code;
-	int64_t t0 = amlops_now_ms(), deadline = t0 + r->timeout_ms,
-	        last_event = t0, c0;
+	int64_t t0 = amlops_now_ms(), deadline = t0 + r->timeout_ms, c0;
 	char now[32], msg[512], rid[37] = "";
-	int error;
+	int error, own = 1;
 
 	amlops_time_rfc3339(now, amlops_wall_ms());
 	pthread_mutex_lock(&r->mu);
@@ -710,7 +920,8 @@ run_step(struct worker *w, size_t i)
 	emit(r, AMLOPS_APPLY_STEP_START, ns, t0, NULL);
 	pthread_mutex_unlock(&r->mu);
 
-	if ((error = read_settled(w, s, ns, t0, deadline, &ep, &live)) < 0)
+	if ((error = read_settled(w, s, ns, t0, deadline, &ep, &live, &own)) <
+	    0)
 		goto failed;
 
 	/* Plan the endpoint again against what was just read. */
@@ -780,44 +991,7 @@ run_step(struct worker *w, size_t i)
 	ns->request_id = rid[0] ? amlops_xstrdup(rid) : NULL;
 	note_save(r);
 	pthread_mutex_unlock(&r->mu);
-	for (;;) {
-		int64_t d;
-
-		c0 = amlops_now_ms();
-		error = amlops_backend_poll_op(w->b, op);
-		w->service_ms += amlops_now_ms() - c0;
-		if (error != 1)
-			break;
-		if (amlops_now_ms() >= deadline) {
-			error = amlops_err_set(AMLOPS_ETIMEOUT,
-			    "step timed out after %lld s: %s still %s "
-			    "(request id %s)",
-			    (long long)((amlops_now_ms() - t0) / 1000),
-			    op->what ? op->what : "the operation",
-			    op->rest && op->rest->status ? op->rest->status
-			                                 : "running",
-			    rid);
-			goto failed;
-		}
-		if (amlops_now_ms() - last_event >= 1000) {
-			snprintf(msg, sizeof(msg), "%s: %s",
-			    op->what ? op->what : "operation",
-			    op->rest && op->rest->status ? op->rest->status
-			                                 : "running");
-			pthread_mutex_lock(&r->mu);
-			emit(r, AMLOPS_APPLY_STEP_WAIT, ns, t0, msg);
-			pthread_mutex_unlock(&r->mu);
-			last_event = amlops_now_ms();
-		}
-		d = op->rest ? op->rest->next_poll_ms - amlops_now_ms() : 50;
-		if (d < 10)
-			d = 10;
-		if (d > deadline - amlops_now_ms())
-			d = deadline - amlops_now_ms();
-		c0 = amlops_now_ms();
-		sleep_ms(d);
-		w->service_ms += amlops_now_ms() - c0;
-	}
+	error = wait_done(w, fs, ns, op, t0, deadline, rid);
 	if (error < 0)
 		goto failed;
 	log_debug("endpoint=%s step=%d/%zu aspect=%s result=ok ms=%lld "
@@ -849,16 +1023,80 @@ failed : {
 done:
 	amlops_op_free(op);
 	amlops_plan_free(fresh);
-	amlops_endpoint_free(ep);
-	amlops_live_free(live);
+	read_free(ep, live, own);
 	return error;
+}
+
+/*
+ * An endpoint's final state into the note: the read that saw its last
+ * operation end, else a new one. Nothing for an endpoint that is gone.
+ */
+static void
+final_state(struct worker *w, const char *name)
+{
+	struct run *r = w->run;
+	struct amlops_endpoint *ep = NULL;
+	struct amlops_live *live = NULL;
+	int own = 1;
+	cJSON *t;
+
+	if (!cache_take(&w->cache, name, &ep, &live, &own) || !own) {
+		int64_t c0 = amlops_now_ms();
+		int error = amlops_backend_get_endpoint(w->b, name, &ep, &live);
+
+		w->service_ms += amlops_now_ms() - c0;
+		own = 1;
+		if (error < 0) {
+			if (error != AMLOPS_ENOTFOUND)
+				log_debug("%s: endpoint=%s error=\"%s\"",
+				    __func__, name, amlops_err_last());
+			amlops_err_clear();
+			return;
+		}
+	}
+	if (ep == NULL)
+		return;
+	t = cJSON_CreateObject();
+	for (size_t k = 0; k < ep->ntraffic; k++)
+		cJSON_AddNumberToObject(
+		    t, ep->traffic[k].deployment, ep->traffic[k].percent);
+	pthread_mutex_lock(&r->mu);
+	amlops_note_add_endpoint(r->a->note, ep->name, live->provisioning_state,
+	    live->scoring_uri, t);
+	pthread_mutex_unlock(&r->mu);
+	cJSON_Delete(t);
+	read_free(ep, live, own);
+}
+
+static int
+cmp_note_endpoint(const void *x, const void *y)
+{
+	return strcmp(((const struct amlops_note_endpoint *)x)->name,
+	    ((const struct amlops_note_endpoint *)y)->name);
 }
 
 static void
 run_job(struct worker *w, const struct job *j)
 {
 	struct run *r = w->run;
+	struct amlops_apply *a = r->a;
+	const char *name = a->plan->steps[j->first].endpoint;
 	int failed = 0;
+
+	/* The prepared read, when the run follows it at once (--yes). */
+	cache_drop(&w->cache);
+	if (amlops_now_ms() - a->live_ms <= PREPARED_READ_MAX_AGE_MS) {
+		size_t k;
+
+		for (k = 0; k < a->live.nendpoints; k++)
+			if (!strcmp(a->live.endpoints[k]->name, name))
+				break;
+		if (k < a->live.nendpoints && a->lives)
+			cache_put(&w->cache, name, a->live.endpoints[k],
+			    a->lives[k], 1);
+		else if (k == a->live.nendpoints)
+			cache_put(&w->cache, name, NULL, NULL, 1);
+	}
 
 	for (size_t i = j->first; i < j->first + j->count; i++) {
 		if (r->opts->stop && *r->opts->stop) {
@@ -887,6 +1125,8 @@ run_job(struct worker *w, const struct job *j)
 		if (run_step(w, i) < 0)
 			failed = 1;
 	}
+	final_state(w, name);
+	cache_drop(&w->cache);
 }
 
 static void *
@@ -906,42 +1146,6 @@ worker_main(void *arg)
 		run_job(w, &r->jobs[j]);
 	}
 	return NULL;
-}
-
-/* The final state of every endpoint the plan touched, into the note. */
-static void
-final_states(struct worker *w)
-{
-	struct amlops_apply *a = w->run->a;
-	const char *prev = NULL;
-
-	for (size_t i = 0; i < a->plan->nsteps; i++) {
-		const struct amlops_step *s = &a->plan->steps[i];
-		struct amlops_endpoint *ep = NULL;
-		struct amlops_live *live = NULL;
-		cJSON *t;
-
-		if (prev && !strcmp(prev, s->endpoint))
-			continue;
-		prev = s->endpoint;
-		if (amlops_backend_get_endpoint(w->b, s->endpoint, &ep, &live) <
-		    0) {
-			if (amlops_err_last()[0])
-				log_debug("%s: endpoint=%s error=\"%s\"",
-				    __func__, s->endpoint, amlops_err_last());
-			amlops_err_clear();
-			continue;
-		}
-		t = cJSON_CreateObject();
-		for (size_t k = 0; k < ep->ntraffic; k++)
-			cJSON_AddNumberToObject(t, ep->traffic[k].deployment,
-			    ep->traffic[k].percent);
-		amlops_note_add_endpoint(a->note, ep->name,
-		    live->provisioning_state, live->scoring_uri, t);
-		cJSON_Delete(t);
-		amlops_endpoint_free(ep);
-		amlops_live_free(live);
-	}
 }
 
 static void
@@ -1088,6 +1292,7 @@ join:
 	for (unsigned k = 0; k < started; k++)
 		pthread_join(threads[k], NULL);
 	for (unsigned k = 0; k < nworkers; k++) {
+		cache_drop(&workers[k].cache);
 		a->service_ms += workers[k].service_ms;
 		amlops_apply_files_free(workers[k].files);
 		if (k > 0 && workers[k].b)
@@ -1104,7 +1309,9 @@ join:
 		free(m);
 		goto out;
 	}
-	final_states(&workers[0]);
+	if (a->note->nendpoints > 1)
+		qsort(a->note->endpoints, a->note->nendpoints,
+		    sizeof(*a->note->endpoints), cmp_note_endpoint);
 	a->note->result = a->failed || a->interrupted ? AMLOPS_NOTE_FAILED
 	                                              : AMLOPS_NOTE_SUCCEEDED;
 	finish(&r);

@@ -467,6 +467,9 @@ apply__step_already_live_sends_nothing(void **state)
 	    0);
 	assert_int_equal(c.a->plan->nsteps, 1);
 	assert_int_equal(c.a->plan->steps[0].aspect, AMLOPS_ASPECT_SCALE);
+	/* older than a second, the planning read does not stand for the step's
+	 */
+	usleep(1200 * 1000);
 	assert_int_equal(amlops_apply_run(c.a, c.src, &c.f->base, &c.opts), 0);
 	assert_int_equal(c.f->ncalls, 0);
 	assert_int_equal(c.a->already_live, 1);
@@ -521,6 +524,11 @@ apply__interrupted_note_is_kept_in_attempts(void **state)
 	assert_int_equal(amlops_apply_run(c.a, c.src, &c.f->base, &c.opts), 0);
 	assert_int_equal(c.f->ncalls, 1);
 	assert_string_equal(c.f->calls[0], "update scale ep-e/blue");
+	/*
+	 * Two reads: planning (which, just made, stands for the step's own
+	 * read) and the final state (the operation ended at once).
+	 */
+	assert_int_equal(c.f->gets, 2);
 	n = stored_note(&c);
 	assert_int_equal(n->result, AMLOPS_NOTE_SUCCEEDED);
 	assert_int_equal(cJSON_GetArraySize(n->attempts), 1);
