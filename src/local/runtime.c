@@ -253,14 +253,15 @@ pending_unlink(struct rt_worker *w, struct rt_pending *p)
 	}
 }
 
-/* One frame from a worker; dep->mu not held. Returns -1 to kill it. */
+/*
+ * A frame the reader thread sees before the worker is ready: READY or
+ * INIT_FAILED. Returns -1 for anything else (the worker gets killed).
+ */
 static int
-handle_frame(struct rt_worker *w, uint32_t type, uint32_t id,
-    const unsigned char *p, uint32_t len)
+handle_init_frame(
+    struct rt_worker *w, uint32_t type, const unsigned char *p, uint32_t len)
 {
 	struct rt_dep *d = w->dep;
-	struct rt_pending *q;
-	uint32_t status = 0, ctlen = 0;
 
 	switch (type) {
 	case RT_FRAME_READY:
@@ -283,149 +284,91 @@ handle_frame(struct rt_worker *w, uint32_t type, uint32_t id,
 		log_event(d, "worker=%d pid=%d event=init_failed", w->index,
 		    (int)w->pid);
 		return 0;
-	case RT_FRAME_RESPONSE:
-		if (len < 8)
-			return -1;
-		status = get_u32(p);
-		ctlen = get_u32(p + 4);
-		if (ctlen > len - 8 || status < 100 || status > 599)
-			return -1;
-		break;
-	case RT_FRAME_ERROR:
-		break;
 	default:
 		return -1;
 	}
-
-	pthread_mutex_lock(&d->mu);
-	for (q = w->pending; q && q->id != id; q = q->next)
-		;
-	if (q) {
-		pending_unlink(w, q);
-		if (type == RT_FRAME_ERROR) {
-			q->error = 1;
-			q->status = 500;
-			q->ctype = amlops_xstrdup("text/plain");
-			q->body = amlops_xstrndup((const char *)p, len);
-			q->len = len;
-		} else {
-			q->status = (int)status;
-			q->ctype = amlops_xstrndup((const char *)p + 8, ctlen);
-			q->len = len - 8 - ctlen;
-			q->body = amlops_xmalloc(q->len + 1);
-			memcpy(q->body, p + 8 + ctlen, q->len);
-			q->body[q->len] = '\0';
-		}
-		q->done = 1;
-		pthread_cond_signal(&q->cv);
-	}
-	pthread_mutex_unlock(&d->mu);
-	return 0;
 }
 
+/*
+ * Reads the worker's frames until it is ready (or failed), then only its
+ * stdout/stderr into the log, until the pipe closes. After READY the
+ * socket belongs to the requests in flight on the worker: one of them at
+ * a time (the leader, w->reading) reads answers and hands them out, so
+ * that a request usually reads its own answer without a thread hop.
+ */
 static void *
 reader_main(void *arg)
 {
 	struct rt_worker *w = arg;
 	struct rt_dep *d = w->dep;
 	struct pollfd fds[2];
-	unsigned char *buf = NULL;
-	size_t cap = 65536, len = 0, off;
-	uint32_t type, id, flen;
-	int64_t until;
-	struct rt_pending *q;
+	unsigned char buf[4096];
+	size_t len = 0;
+	uint32_t type, flen;
 	ssize_t n;
-	int logopen = 1, bad = 0;
+	int init = 1, bad = 0, reaped, r;
+	int64_t reaped_ms = 0;
 
-	buf = amlops_xmalloc(cap);
 	for (;;) {
-		fds[0].fd = w->sock;
+		fds[0].fd = init ? w->sock : -1;
 		fds[0].events = POLLIN;
-		fds[1].fd = logopen ? w->logfd : -1;
+		fds[1].fd = w->logfd;
 		fds[1].events = POLLIN;
 		fds[0].revents = fds[1].revents = 0;
-		if (poll(fds, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
+		r = poll(fds, 2, 250);
+		if (r < 0 && errno != EINTR)
 			break;
+		if (r > 0 && fds[1].revents && !drain_log(w))
+			break;
+		if (r == 0) {
+			/* A child of the worker may hold the pipe: not forever.
+			 */
+			pthread_mutex_lock(&d->mu);
+			reaped = w->reaped;
+			pthread_mutex_unlock(&d->mu);
+			if (reaped && !reaped_ms)
+				reaped_ms = amlops_now_ms();
+			if (reaped && amlops_now_ms() - reaped_ms > 2000)
+				break;
 		}
-		if (fds[1].revents && !drain_log(w))
-			logopen = 0;
-		if (!fds[0].revents)
+		if (r <= 0 || !init || !fds[0].revents)
 			continue;
-		if (len == cap) {
-			cap *= 2;
-			buf = amlops_xrealloc(buf, cap);
-		}
-		n = read(w->sock, buf + len, cap - len);
+		n = read(w->sock, buf + len, sizeof(buf) - len);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
-		if (n <= 0)
-			break;
+		if (n <= 0) {
+			init = 0; /* died in init: the supervisor sees it */
+			continue;
+		}
 		len += (size_t)n;
-		off = 0;
-		while (len - off >= RT_HDR_LEN) {
-			type = get_u32(buf + off);
-			id = get_u32(buf + off + 4);
-			flen = get_u32(buf + off + 8);
-			if (flen > RT_MAX_RESPONSE || type < RT_FRAME_READY ||
-			    type > RT_FRAME_ERROR || type == RT_FRAME_REQUEST) {
-				bad = 1;
-				break;
-			}
-			if (len - off - RT_HDR_LEN < flen) {
-				if (RT_HDR_LEN + (size_t)flen > cap) {
-					while (cap < RT_HDR_LEN + (size_t)flen)
-						cap *= 2;
-					memmove(buf, buf + off, len - off);
-					len -= off;
-					off = 0;
-					buf = amlops_xrealloc(buf, cap);
-				}
-				break;
-			}
-			if (handle_frame(w, type, id, buf + off + RT_HDR_LEN,
-			        flen) < 0) {
-				bad = 1;
-				break;
-			}
-			off += RT_HDR_LEN + flen;
+		if (len < RT_HDR_LEN)
+			continue;
+		type = get_u32(buf);
+		flen = get_u32(buf + 8);
+		if (RT_HDR_LEN + (size_t)flen > sizeof(buf)) {
+			bad = 1;
+		} else if (len >= RT_HDR_LEN + flen) {
+			/* Nothing may follow READY before a request. */
+			bad = len > RT_HDR_LEN + flen ||
+			      handle_init_frame(
+			          w, type, buf + RT_HDR_LEN, flen) < 0;
+			init = 0;
 		}
 		if (bad) {
 			pthread_mutex_lock(&d->mu);
 			kill_worker(w, SIGKILL, "bad frame from worker");
+			w->state = RT_W_DEAD;
 			pthread_mutex_unlock(&d->mu);
 			log_warnx("endpoint=%s deployment=%s worker=%d "
 			          "bad frame: killed",
 			    d->endpoint, d->name, w->index);
-			break;
+			bad = 0;
+			init = 0;
 		}
-		if (off) {
-			memmove(buf, buf + off, len - off);
-			len -= off;
-		}
-	}
-	free(buf);
-
-	/* The worker is gone or going: keep its last words for the log. */
-	until = amlops_now_ms() + 2000;
-	while (logopen && amlops_now_ms() < until) {
-		fds[0].fd = w->logfd;
-		fds[0].events = POLLIN;
-		if (poll(fds, 1, 100) > 0 && !drain_log(w))
-			logopen = 0;
 	}
 
 	pthread_mutex_lock(&d->mu);
-	w->state = RT_W_DEAD;
-	while ((q = w->pending)) {
-		pending_unlink(w, q);
-		q->done = 1;
-		q->status = 0;
-		pthread_cond_signal(&q->cv);
-	}
 	w->reader_done = 1;
-	pthread_cond_broadcast(&d->cv);
 	/*
 	 * No rt->mu here: the supervisor joins this thread holding it. The
 	 * signal may be missed; the supervisor looks again within 50 ms.
@@ -615,6 +558,7 @@ worker_free(struct rt_worker *w)
 	close(w->sock);
 	close(w->logfd);
 	pthread_mutex_destroy(&w->wmu);
+	free(w->rbuf);
 	free(w);
 }
 
@@ -653,6 +597,8 @@ tend(struct rt_dep *d, int removed, int64_t now)
 			r = waitpid(w->pid, &st, WNOHANG);
 			if (r == w->pid || (r < 0 && errno == ECHILD)) {
 				w->reaped = 1;
+				w->state = RT_W_DEAD;
+				pthread_cond_broadcast(&d->cv);
 				describe_status(how, sizeof(how), st);
 				if (r < 0)
 					snprintf(how, sizeof(how), "unknown");
@@ -712,6 +658,10 @@ tend(struct rt_dep *d, int removed, int64_t now)
 		    (removed || w->inflight == 0))
 			kill_worker(w, SIGTERM, NULL);
 		if (w->killed && !w->reaped && now - w->killed_ms > 2000)
+			kill(w->pid, SIGKILL);
+		/* Its socket broke but it lives on: end it (a death). */
+		if (w->state == RT_W_DEAD && !w->reaped && !w->killed &&
+		    w->dead_ms && now - w->dead_ms > 1000)
 			kill(w->pid, SIGKILL);
 		if (w->reaped && w->reader_done && w->refs == 0) {
 			worker_free(w);
@@ -877,6 +827,13 @@ pick_worker(struct rt_dep *d, int *any_ready, int *any_starting)
 	return best;
 }
 
+enum {
+	XC_OK = 0,
+	XC_DEAD = -1,    /* the worker went away */
+	XC_TIMEOUT = -2, /* past the reader's deadline */
+	XC_BAD = -3,     /* it broke the protocol */
+};
+
 static int
 send_all(struct rt_worker *w, struct iovec *iov, int niov, int64_t deadline_ms)
 {
@@ -894,14 +851,14 @@ send_all(struct rt_worker *w, struct iovec *iov, int niov, int64_t deadline_ms)
 			if (errno == EINTR)
 				continue;
 			if (errno != EAGAIN)
-				return -1;
+				return XC_DEAD;
 			left = deadline_ms - amlops_now_ms();
 			if (left <= 0)
-				return -2;
+				return XC_TIMEOUT;
 			pfd.fd = w->sock;
 			pfd.events = POLLOUT;
 			if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
-				return -1;
+				return XC_DEAD;
 			continue;
 		}
 		while (niov > 0 && (size_t)n >= iov->iov_len) {
@@ -914,7 +871,128 @@ send_all(struct rt_worker *w, struct iovec *iov, int niov, int64_t deadline_ms)
 			iov->iov_len -= (size_t)n;
 		}
 	}
-	return 0;
+	return XC_OK;
+}
+
+/* The leader reads until w->rbuf holds `want` bytes; no lock held. */
+static int
+recv_until(struct rt_worker *w, size_t want, int64_t deadline_ms)
+{
+	struct pollfd pfd;
+	int64_t left;
+	ssize_t n;
+
+	if (w->rcap < want || w->rcap < 65536) {
+		w->rcap = want > 65536 ? want : 65536;
+		w->rbuf = amlops_xrealloc(w->rbuf, w->rcap);
+	}
+	while (w->rlen < want) {
+		n = read(w->sock, w->rbuf + w->rlen, w->rcap - w->rlen);
+		if (n > 0) {
+			w->rlen += (size_t)n;
+			continue;
+		}
+		if (n == 0)
+			return XC_DEAD;
+		if (errno == EINTR)
+			continue;
+		if (errno != EAGAIN)
+			return XC_DEAD;
+		left = deadline_ms - amlops_now_ms();
+		if (left <= 0)
+			return XC_TIMEOUT;
+		pfd.fd = w->sock;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR)
+			return XC_DEAD;
+	}
+	return XC_OK;
+}
+
+/*
+ * The leader reads one answer and hands it to the request it belongs to
+ * (answers to requests that gave up are dropped). Takes and returns with
+ * dep->mu held; reads without it.
+ */
+static int
+lead_one(struct rt_worker *w, int64_t deadline)
+{
+	struct rt_dep *d = w->dep;
+	struct rt_pending *q;
+	uint32_t type, id, flen, status = 0, ctlen = 0;
+	const unsigned char *p;
+	size_t whole;
+	int rc;
+
+	pthread_mutex_unlock(&d->mu);
+	rc = recv_until(w, RT_HDR_LEN, deadline);
+	if (rc == XC_OK) {
+		type = get_u32(w->rbuf);
+		flen = get_u32(w->rbuf + 8);
+		if (flen > RT_MAX_RESPONSE ||
+		    (type != RT_FRAME_RESPONSE && type != RT_FRAME_ERROR))
+			rc = XC_BAD;
+		else
+			rc = recv_until(w, RT_HDR_LEN + (size_t)flen, deadline);
+	}
+	pthread_mutex_lock(&d->mu);
+	if (rc != XC_OK)
+		return rc;
+
+	id = get_u32(w->rbuf + 4);
+	p = w->rbuf + RT_HDR_LEN;
+	whole = RT_HDR_LEN + (size_t)flen;
+	if (type == RT_FRAME_RESPONSE) {
+		if (flen < 8)
+			return XC_BAD;
+		status = get_u32(p);
+		ctlen = get_u32(p + 4);
+		if (ctlen > flen - 8 || status < 100 || status > 599)
+			return XC_BAD;
+	}
+	for (q = w->pending; q && q->id != id; q = q->next)
+		;
+	if (q) {
+		pending_unlink(w, q);
+		if (type == RT_FRAME_ERROR) {
+			q->error = 1;
+			q->status = 500;
+			q->ctype = amlops_xstrdup("text/plain");
+			q->body = amlops_xstrndup((const char *)p, flen);
+			q->len = strlen(q->body);
+		} else {
+			q->status = (int)status;
+			q->ctype = amlops_xstrndup((const char *)p + 8, ctlen);
+			q->len = flen - 8 - ctlen;
+			q->body = amlops_xmalloc(q->len + 1);
+			memcpy(q->body, p + 8 + ctlen, q->len);
+			q->body[q->len] = '\0';
+		}
+		q->done = 1;
+		pthread_cond_signal(&q->cv);
+	}
+	memmove(w->rbuf, w->rbuf + whole, w->rlen - whole);
+	w->rlen -= whole;
+	return XC_OK;
+}
+
+/* The worker is unusable: every request on it fails; dep->mu held. */
+static void
+fail_pending(struct rt_worker *w)
+{
+	struct rt_pending *q;
+
+	if (w->state != RT_W_DEAD) {
+		w->state = RT_W_DEAD;
+		w->dead_ms = amlops_now_ms();
+	}
+	while ((q = w->pending)) {
+		pending_unlink(w, q);
+		q->done = 1;
+		q->status = 0;
+		pthread_cond_signal(&q->cv);
+	}
+	pthread_cond_broadcast(&w->dep->cv);
 }
 
 const double rt_buckets[RT_NBUCKETS] = {
@@ -1038,16 +1116,42 @@ rt_dispatch(struct rt_dep *d, const char *ctype, const char *body, size_t len,
 	pthread_mutex_lock(&w->wmu);
 	rc = send_all(w, iov, 3, deadline);
 	pthread_mutex_unlock(&w->wmu);
+	/* XC_DEAD: it may have answered others before it went. */
 
 	pthread_mutex_lock(&d->mu);
-	if (rc == -2)
+	if (rc == XC_TIMEOUT)
 		timed_out = 1;
-	while (!p.done && !timed_out && rc == 0)
+	else if (rc != XC_OK && !p.done)
+		fail_pending(w);
+	while (!p.done && !timed_out) {
+		if (!w->reading) {
+			/* Lead: read answers until ours is in. */
+			w->reading = 1;
+			rc = lead_one(w, deadline);
+			w->reading = 0;
+			if (rc == XC_TIMEOUT) {
+				timed_out = 1;
+			} else if (rc == XC_BAD) {
+				kill_worker(
+				    w, SIGKILL, "bad frame from worker");
+				log_warnx("endpoint=%s deployment=%s worker=%d "
+				          "bad frame: killed",
+				    d->endpoint, d->name, w->index);
+				fail_pending(w);
+			} else if (rc != XC_OK) {
+				fail_pending(w);
+			}
+			continue;
+		}
 		if (cond_wait_until(&p.cv, &d->mu, deadline) == ETIMEDOUT &&
 		    !p.done)
 			timed_out = 1;
+	}
 	if (!p.done)
 		pending_unlink(w, &p);
+	/* Another request on this worker takes over reading. */
+	if (w->pending && !w->reading)
+		pthread_cond_signal(&w->pending->cv);
 	if (timed_out && !p.done) {
 		kill_worker(w, SIGKILL, "request timed out");
 		result_set(res, 408,

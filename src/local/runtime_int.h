@@ -92,6 +92,12 @@ struct rt_worker {
 	int refs; /* requests holding it */
 	uint32_t next_id;
 	struct rt_pending *pending;
+	int64_t dead_ms;
+	int reading; /* a request thread reads the socket (the leader) */
+	/* Only the leader: what it read past the last whole frame. */
+	unsigned char *rbuf;
+	size_t rlen;
+	size_t rcap;
 };
 
 struct rt_dep {
