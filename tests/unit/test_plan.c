@@ -20,6 +20,7 @@
  * "~path,name,version,content_id" (inline; version "*" means taken from
  * the content id). "_" in desc stands for a space.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -2048,6 +2049,102 @@ plan__renderers_stop_at_the_buffer_cap(void **state)
 	fx_free(l);
 }
 
+/*
+ * The json renderer writes the text itself; it must stay byte for byte
+ * cJSON_Print() of amlops_plan_to_json() (what the note stores), for
+ * every kind of value a step can carry.
+ */
+static void
+plan__json_renderer_matches_cjson_print(void **state)
+{
+	static const char *const values[] = {
+	    "{}",
+	    "[]",
+	    "{\"a\": {}, \"b\": [], \"c\": [{}, []]}",
+	    "{\"n\": [0, -0.0, 1, -1, 90, 0.1, 2.5, 1e-7, 1e20, -3e300, "
+	    "2147483647, 2147483648, -2147483649, 123456789.123456789, "
+	    "0.30000000000000004]}",
+	    "{\"s\": \"q\\\" b\\\\ /\\b\\f\\n\\r\\t \\u0001\\u001f \\u00e9 "
+	    "\\u2603\"}",
+	    "{\"t\": true, \"f\": false, \"z\": null}",
+	    "[1, \"x\", [2, [3, {\"deep\": {\"deeper\": [null]}}]]]",
+	    "\"only a string\"",
+	    "42",
+	    "null",
+	};
+	struct amlops_plan *plan = amlops_xcalloc(1, sizeof(*plan));
+	struct amlops_buf b = AMLOPS_BUF_INIT;
+	cJSON *j;
+	char *want;
+	size_t i, n = AMLOPS_ARRAY_SIZE(values);
+
+	(void)state;
+	plan->steps = amlops_xcalloc(n + 1, sizeof(*plan->steps));
+	for (i = 0; i < n + 1; i++) {
+		struct amlops_step *s = &plan->steps[plan->nsteps++];
+
+		s->endpoint = amlops_xstrdup("ep \"1\"\n");
+		s->deployment = i % 2 ? amlops_xstrdup("blue") : NULL;
+		s->action = (enum amlops_plan_action)(i % 3);
+		s->aspect = AMLOPS_ASPECT_DEPLOYMENT;
+		s->reason = i == n ? NULL : amlops_xasprintf("reason %zu", i);
+		if (i < n) {
+			s->after = cJSON_Parse(values[i]);
+			assert_non_null(s->after);
+			s->before =
+			    i % 2 ? cJSON_Parse(values[n - 1 - i]) : NULL;
+		}
+	}
+	/* a raw value and a NaN, which no parse gives */
+	cJSON_AddItemToObject(
+	    plan->steps[0].after, "raw", cJSON_CreateRaw("[7]"));
+	cJSON_AddNumberToObject(plan->steps[0].after, "nan", NAN);
+	plan->refusals = amlops_xcalloc(2, sizeof(*plan->refusals));
+	plan->refusals[0].endpoint = amlops_xstrdup("r");
+	plan->refusals[0].msg = amlops_xstrdup("no \"way\"");
+	plan->refusals[0].file = amlops_xstrdup("e/r.yml");
+	plan->refusals[0].line = 3;
+	plan->refusals[0].col = 12;
+	plan->refusals[1].endpoint = amlops_xstrdup("r2");
+	plan->refusals[1].deployment = amlops_xstrdup("green");
+	plan->refusals[1].msg = amlops_xstrdup("no");
+	plan->nrefusals = 2;
+	plan->notes = amlops_xcalloc(1, sizeof(*plan->notes));
+	plan->notes[0].endpoint = amlops_xstrdup("x");
+	plan->notes[0].msg = amlops_xstrdup("left alone");
+	plan->nnotes = 1;
+
+	j = amlops_plan_to_json(plan, "1111111", NULL);
+	want = cJSON_Print(j);
+	assert_int_equal(amlops_plan_render_json(&b, plan, "1111111", NULL), 0);
+	assert_int_equal(b.len, strlen(want) + 1);
+	assert_memory_equal(b.ptr, want, strlen(want));
+	assert_int_equal(b.ptr[b.len - 1], '\n');
+	cJSON_free(want);
+	cJSON_Delete(j);
+
+	/* and the empty plan */
+	amlops_buf_reset(&b);
+	for (i = 0; i < plan->nsteps; i++) {
+		cJSON_Delete(plan->steps[i].before);
+		cJSON_Delete(plan->steps[i].after);
+		free(plan->steps[i].endpoint);
+		free(plan->steps[i].deployment);
+		free(plan->steps[i].reason);
+		memset(&plan->steps[i], 0, sizeof(plan->steps[i]));
+	}
+	plan->nsteps = 0;
+	j = amlops_plan_to_json(plan, NULL, NULL);
+	want = cJSON_Print(j);
+	assert_int_equal(amlops_plan_render_json(&b, plan, NULL, NULL), 0);
+	assert_int_equal(b.len, strlen(want) + 1);
+	assert_memory_equal(b.ptr, want, strlen(want));
+	cJSON_free(want);
+	cJSON_Delete(j);
+	amlops_buf_release(&b);
+	amlops_plan_free(plan);
+}
+
 static void
 plan__summary_counts_and_free_accepts_null(void **state)
 {
@@ -2101,6 +2198,7 @@ main(void)
 	ADD(plan__markdown_escapes_user_text);
 	ADD(plan__renderers_show_where_a_refusal_comes_from);
 	ADD(plan__renderers_stop_at_the_buffer_cap);
+	ADD(plan__json_renderer_matches_cjson_print);
 	ADD(plan__summary_counts_and_free_accepts_null);
 #undef ADD
 	return _cmocka_run_group_tests("plan", tests, n, NULL, NULL);
