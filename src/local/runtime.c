@@ -5,8 +5,11 @@
  *
  * Each worker is `python -c <worker.py>` with a stream socketpair for
  * frames (layout at the top of worker.py) and a pipe for its stdout and
- * stderr. One reader thread per worker reads both: frames complete the
- * requests waiting on them, log bytes go to the deployment's inference log.
+ * stderr. A reader thread per worker reads its frames until it is ready
+ * and its log bytes into the deployment's inference log for as long as it
+ * lives. Requests are pipelined to a worker (max_concurrent_requests_per_
+ * instance at a time); one of the requests in flight on it (the leader)
+ * reads the answers and hands out those of the others.
  * The supervisor thread reaps workers, restarts those that die with
  * exponential backoff (100 ms doubling to 10 s), and marks a deployment
  * FAILED when RT_DEATHS_FAILED deaths happen within a minute.
