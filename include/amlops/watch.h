@@ -187,7 +187,8 @@ struct amlops_watch_trigger;
 /*
  * Watches the refs of the repository at `gitdir` with inotify: HEAD,
  * packed-refs and every folder under refs/heads (new folders are added
- * as they appear). Notes and refs/amlops are not watched, so amlops'
+ * as they appear; for a linked worktree, those of the folder its
+ * `commondir` names). Notes and refs/amlops are not watched, so amlops'
  * own writes do not wake it. Free with amlops_watch_trigger_free().
  */
 int amlops_watch_trigger_new(

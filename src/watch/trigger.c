@@ -26,7 +26,8 @@
 
 struct amlops_watch_trigger {
 	int fd;
-	int root_wd; /* the git folder: HEAD, packed-refs */
+	int root_wd;   /* the git folder: HEAD, packed-refs */
+	int common_wd; /* a worktree's common folder: packed-refs; or -1 */
 	char *gitdir;
 	/* watch descriptor -> folder, for adding new subfolders */
 	struct {
@@ -72,15 +73,48 @@ add_dir(struct amlops_watch_trigger *t, const char *path)
 	return 0;
 }
 
+/*
+ * The folder that holds the shared refs: `gitdir` itself, or for a
+ * linked worktree (git worktree, git-sync) the one its `commondir` file
+ * names. Malloc'd.
+ */
+static char *
+common_dir(const char *gitdir)
+{
+	struct amlops_buf b = AMLOPS_BUF_INIT;
+	char *file = amlops_xasprintf("%s/commondir", gitdir), *out;
+	const char *s;
+	size_t n;
+
+	if (amlops_file_read(&b, file, 4096) < 0) {
+		amlops_err_clear();
+		free(file);
+		amlops_buf_release(&b);
+		return amlops_xstrdup(gitdir);
+	}
+	free(file);
+	s = amlops_buf_cstr(&b);
+	n = strcspn(s, "\r\n");
+	if (s[0] == '/')
+		out = amlops_xstrndup(s, n);
+	else
+		out = amlops_xasprintf("%s/%.*s", gitdir, (int)n, s);
+	amlops_buf_release(&b);
+	return out;
+}
+
 int
 amlops_watch_trigger_new(struct amlops_watch_trigger **out, const char *gitdir)
 {
 	struct amlops_watch_trigger *t = amlops_xcalloc(1, sizeof(*t));
-	char *heads = amlops_xasprintf("%s/refs/heads", gitdir);
+	char *common = common_dir(gitdir);
+	char *heads = amlops_xasprintf("%s/refs/heads", common);
+	struct stat st;
 	int error;
 
 	*out = NULL;
 	t->gitdir = amlops_xstrdup(gitdir);
+	t->common_wd = -1;
 	t->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (t->fd < 0) {
 		error = amlops_err_sys(AMLOPS_ERROR, "inotify_init1");
@@ -93,14 +127,26 @@ amlops_watch_trigger_new(struct amlops_watch_trigger **out, const char *gitdir)
 		    amlops_err_sys(AMLOPS_ERROR, "cannot watch '%s'", gitdir);
 		goto fail;
 	}
-	if ((error = amlops_mkdir_p(heads, 0755)) < 0 ||
-	    (error = add_dir(t, heads)) < 0)
+	if (strcmp(common, gitdir) != 0) {
+		/* the packed-refs of a linked worktree's repository */
+		t->common_wd = inotify_add_watch(
+		    t->fd, common, IN_MOVED_TO | IN_CLOSE_WRITE | IN_ONLYDIR);
+		if (t->common_wd < 0) {
+			error = amlops_err_sys(
+			    AMLOPS_ERROR, "cannot watch '%s'", common);
+			goto fail;
+		}
+	}
+	/* a repository with no branch yet may lack it; never made here */
+	if (stat(heads, &st) == 0 && (error = add_dir(t, heads)) < 0)
 		goto fail;
 	free(heads);
+	free(common);
 	*out = t;
 	return 0;
 fail:
 	free(heads);
+	free(common);
 	amlops_watch_trigger_free(t);
 	return error;
 }
@@ -153,7 +199,7 @@ drain(struct amlops_watch_trigger *t)
 			}
 			if (ends_with(name, ".lock"))
 				continue;
-			if (ev->wd == t->root_wd) {
+			if (ev->wd == t->root_wd || ev->wd == t->common_wd) {
 				if (!strcmp(name, "HEAD") ||
 				    !strcmp(name, "packed-refs"))
 					changed = 1;

@@ -4,7 +4,7 @@
  * /healthz and /metrics server over a real socket and its listen address
  * errors, and the inotify trigger on a real folder laid out like a git
  * folder (loose refs, new branch folders, packed-refs; lock files and
- * notes ignored).
+ * notes ignored) and on a linked worktree's.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -392,6 +392,47 @@ watch__trigger_sees_refs_not_notes(void **state)
 }
 
 static void
+watch__trigger_on_a_linked_worktree(void **state)
+{
+	struct amlops_watch_trigger *t = NULL;
+	char *wt = amlops_xasprintf("%s/main/.git/worktrees/wt", tmpdir);
+	char *heads = amlops_xasprintf("%s/main/.git/refs/heads", tmpdir);
+	char *p;
+	struct stat st;
+
+	(void)state;
+	assert_int_equal(amlops_mkdir_p(wt, 0755), 0);
+	assert_int_equal(amlops_mkdir_p(heads, 0755), 0);
+	p = amlops_xasprintf("%s/commondir", wt);
+	write_file(p, "../..\n");
+	free(p);
+	assert_int_equal(amlops_watch_trigger_new(&t, wt), 0);
+	/* nothing is created in the worktree's own folder */
+	p = amlops_xasprintf("%s/refs", wt);
+	assert_int_equal(stat(p, &st), -1);
+	free(p);
+
+	/* a branch of the shared repository */
+	p = amlops_xasprintf("%s/main", heads);
+	git_write(p);
+	free(p);
+	assert_int_equal(amlops_watch_trigger_wait(t, 5000, 5, NULL), 1);
+	/* the shared packed-refs */
+	p = amlops_xasprintf("%s/main/.git/packed-refs", tmpdir);
+	git_write(p);
+	free(p);
+	assert_int_equal(amlops_watch_trigger_wait(t, 5000, 5, NULL), 1);
+	/* the worktree's detached HEAD */
+	p = amlops_xasprintf("%s/HEAD", wt);
+	git_write(p);
+	free(p);
+	assert_int_equal(amlops_watch_trigger_wait(t, 5000, 5, NULL), 1);
+	amlops_watch_trigger_free(t);
+	free(wt);
+	free(heads);
+}
+
+static void
 watch__trigger_on_a_missing_folder(void **state)
 {
 	struct amlops_watch_trigger *t = NULL;
@@ -439,6 +480,8 @@ main(void)
 	    cmocka_unit_test(watch__server_bad_listen_addresses),
 	    cmocka_unit_test_setup_teardown(
 	        watch__trigger_sees_refs_not_notes, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(
+	        watch__trigger_on_a_linked_worktree, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(
 	        watch__trigger_on_a_missing_folder, setup_dir, teardown_dir),
 	    cmocka_unit_test(watch__result_names),
