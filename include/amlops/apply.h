@@ -53,6 +53,11 @@ enum amlops_apply_flags {
 	 * ref, else to the commit's parent).
 	 */
 	AMLOPS_APPLY_ALL = 1 << 0,
+	/*
+	 * Plan from the live state as it is, without waiting for a busy
+	 * target to settle (`amlops plan --live`; nothing will run).
+	 */
+	AMLOPS_APPLY_NO_WAIT = 1 << 1,
 };
 
 /* Default step timeout: a first Azure ML deployment takes 15-20 min. */

@@ -45,9 +45,10 @@ tag_set(cJSON *tags, const char *key, const char *value)
 }
 
 /*
- * The repository and commit tags: an endpoint that has them keeps the
- * ones it was created with (so that a later commit is no metadata
- * change); one that has not gets this commit's.
+ * The repository and commit tags go on the endpoints amlops creates. An
+ * endpoint that exists keeps the ones it has (so that a later commit is
+ * no metadata change) and gets none it lacks (an endpoint amlops adopts
+ * gets only the ownership tag, from the planner).
  */
 static void
 mark_owned(struct amlops_apply *a, const struct amlops_apply_opts *opts)
@@ -56,16 +57,17 @@ mark_owned(struct amlops_apply *a, const struct amlops_apply_opts *opts)
 		struct amlops_endpoint *ep = a->desired->endpoints[i];
 		const struct amlops_endpoint *live =
 		    amlops_spec_endpoint(&a->live, ep->name);
-		const char *c =
-		    live ? tag_str(live->tags, AMLOPS_APPLY_TAG_COMMIT) : NULL;
 
 		if (a->scope && !contains(a->scope, a->nscope, ep->name))
 			continue;
-		if (c) {
+		if (live) {
+			const char *c =
+			    tag_str(live->tags, AMLOPS_APPLY_TAG_COMMIT);
 			const char *r =
 			    tag_str(live->tags, AMLOPS_APPLY_TAG_REPO);
 
-			tag_set(ep->tags, AMLOPS_APPLY_TAG_COMMIT, c);
+			if (c)
+				tag_set(ep->tags, AMLOPS_APPLY_TAG_COMMIT, c);
 			if (r)
 				tag_set(ep->tags, AMLOPS_APPLY_TAG_REPO, r);
 			continue;
@@ -165,7 +167,8 @@ read_live_settled(struct amlops_apply *a, struct amlops_backend *b,
 		}
 		if (error < 0)
 			return error;
-		if (!live_busy(a, why, sizeof(why))) {
+		if ((opts->flags & AMLOPS_APPLY_NO_WAIT) ||
+		    !live_busy(a, why, sizeof(why))) {
 			a->live_ms = amlops_now_ms();
 			return 0;
 		}
