@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "amlops/apply.h"
 #include "amlops/backend.h"
 #include "amlops/err.h"
 #include "amlops/log.h"
@@ -184,90 +185,6 @@ open_backend(struct amlops_backend **out, const char *target,
 	return amlops_azure_new(out, &ac);
 }
 
-static int
-cmp_name(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int
-cmp_ep(const void *a, const void *b)
-{
-	const struct amlops_endpoint *x = *(struct amlops_endpoint *const *)a;
-	const struct amlops_endpoint *y = *(struct amlops_endpoint *const *)b;
-
-	return strcmp(x->name, y->name);
-}
-
-static void
-live_release(struct amlops_spec *live)
-{
-	size_t i;
-
-	for (i = 0; i < live->nendpoints; i++)
-		amlops_endpoint_free(live->endpoints[i]);
-	free(live->endpoints);
-	memset(live, 0, sizeof(*live));
-}
-
-/*
- * The live state: every endpoint the target lists, and those `desired`
- * names that it has, as the backend reads them back.
- */
-static int
-live_state(struct amlops_spec *out, struct amlops_backend *b,
-    const struct amlops_spec *desired)
-{
-	char **names = NULL;
-	size_t n = 0, i, j;
-	int error;
-
-	memset(out, 0, sizeof(*out));
-	error = amlops_backend_list_endpoints(b, &names, &n);
-	if (error == AMLOPS_ENOTSUPP) {
-		names = NULL;
-		n = 0;
-	} else if (error < 0) {
-		return error;
-	}
-	names = amlops_xrealloc(
-	    names, (n + desired->nendpoints + 1) * sizeof(*names));
-	for (i = 0; i < desired->nendpoints; i++)
-		names[n++] = amlops_xstrdup(desired->endpoints[i]->name);
-	if (n)
-		qsort(names, n, sizeof(*names), cmp_name);
-	out->endpoints = amlops_xcalloc(n + 1, sizeof(*out->endpoints));
-	error = 0;
-	for (i = 0; i < n; i++) {
-		struct amlops_endpoint *ep = NULL;
-		int e;
-
-		if (i > 0 && !strcmp(names[i], names[i - 1]))
-			continue;
-		e = amlops_backend_get_endpoint(b, names[i], &ep, NULL);
-		if (e == AMLOPS_ENOTFOUND) {
-			amlops_err_clear();
-			continue;
-		}
-		if (e < 0) {
-			error = e;
-			break;
-		}
-		out->endpoints[out->nendpoints++] = ep;
-	}
-	for (j = 0; j < n; j++)
-		free(names[j]);
-	free(names);
-	if (error < 0) {
-		live_release(out);
-		return error;
-	}
-	if (out->nendpoints)
-		qsort(out->endpoints, out->nendpoints, sizeof(*out->endpoints),
-		    cmp_ep);
-	return 0;
-}
-
 int
 cmd_plan(int argc, char **argv, struct cli_ctx *ctx)
 {
@@ -289,7 +206,8 @@ cmd_plan(int argc, char **argv, struct cli_ctx *ctx)
 	struct amlops_plan *plan = NULL;
 	struct amlops_plan_opts popts = AMLOPS_PLAN_OPTS_INIT;
 	struct amlops_backend *backend = NULL;
-	struct amlops_spec *desired = NULL, livespec = {0};
+	struct amlops_apply *prepared = NULL;
+	struct amlops_apply_opts aopts = AMLOPS_APPLY_OPTS_INIT;
 	struct amlops_buf out = AMLOPS_BUF_INIT;
 	enum plan_format format = FORMAT_TEXT;
 	const char *base_rev = NULL, *head_rev = "HEAD", *target = ctx->target;
@@ -375,29 +293,31 @@ cmd_plan(int argc, char **argv, struct cli_ctx *ctx)
 			    "target '%s': %s", target, amlops_err_last());
 			goto done;
 		}
-		error = amlops_source_load_spec(
-		    &desired, &diags, src, head, cfg, NULL, 0);
-		if (error == 0)
-			error =
-			    amlops_source_check_versions(&diags, NULL, desired);
-		if (error == AMLOPS_EINVALID) {
-			print_diags(&diags);
+		/*
+		 * The same preparation as apply's: the desired state as apply
+		 * sends it (settings normalised, ownership tags), the whole
+		 * target, and steps that repair what it reports Failed.
+		 */
+		aopts.flags = AMLOPS_APPLY_ALL | AMLOPS_APPLY_NO_WAIT;
+		aopts.target = target;
+		aopts.repository = amlops_source_gitdir(src);
+		error =
+		    amlops_apply_prepare(&prepared, src, head, backend, &aopts);
+		if (error == AMLOPS_EINVALID && prepared && prepared->diags.n) {
+			print_diags(&prepared->diags);
 			fprintf(stderr,
-			    "amlops: error: %zu problem%s in %.12s\n", diags.n,
-			    diags.n == 1 ? "" : "s", head);
+			    "amlops: error: %zu problem%s in %.12s\n",
+			    prepared->diags.n,
+			    prepared->diags.n == 1 ? "" : "s", head);
 			goto done;
 		}
-		if (error < 0 ||
-		    (error = live_state(&livespec, backend, desired)) < 0) {
+		if (error < 0 && (!prepared || !prepared->plan)) {
 			rc = cli_error("%s", amlops_err_last());
 			goto done;
 		}
-		/* live: only endpoints with the ownership tag are deleted */
-		perr = amlops_plan_build(&plan, desired, &livespec, &popts);
-		if (perr < 0 && perr != AMLOPS_EINVALID) {
-			rc = cli_error("%s", amlops_err_last());
-			goto done;
-		}
+		perr = error;
+		plan = prepared->plan;
+		prepared->plan = NULL;
 		goto render;
 	}
 	if ((error = resolve_base(
@@ -477,8 +397,7 @@ render:
 done:
 	amlops_buf_release(&out);
 	amlops_plan_free(plan);
-	live_release(&livespec);
-	amlops_spec_free(desired);
+	amlops_apply_free(prepared);
 	amlops_backend_free(backend);
 	amlops_source_pair_release(&pair);
 	amlops_diags_release(&diags);
