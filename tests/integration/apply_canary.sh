@@ -20,6 +20,12 @@ flow "$R1" my-endpoint split blue green
 invariants --created-once
 ok "split: invariants hold ($(cat "$T/inv.out"))"
 
+# plan --live prepares as apply does: after the apply, no changes
+RC=0
+"$AMLOPS" --repo "$R1" plan --live --detailed-exitcode >"$T/plan.out" 2>"$T/plan.err" || RC=$?
+[ "$RC" = 0 ] || fail "plan --live after apply exited $RC: $(cat "$T/plan.out" "$T/plan.err")"
+ok "plan --live after the apply: no changes"
+
 # The note is the record a person reads.
 "$AMLOPS" --repo "$R1" status "$(git -C "$R1" rev-parse HEAD~3)" >"$T/status.out" ||
     fail "amlops status exited $?"

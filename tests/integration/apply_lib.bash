@@ -410,6 +410,8 @@ flow() {
 	ok "$label: blue is gone"
 	[ "$(jf "$T/state/state.json" "any(e.get('resource', {}).get('tags', {}).get('managed-by') == 'amlops' for w in d['workspaces'].values() for n, e in w['endpoints'].items() if n == '$ep')")" = True ] ||
 	    fail "$label: the endpoint does not carry managed-by=amlops"
+	[ "$(jf "$T/state/state.json" "[e['resource']['tags'].get('amlops-commit') for w in d['workspaces'].values() for n, e in w['endpoints'].items() if n == '$ep'][0]")" = "${COMMITS[0]}" ] ||
+	    fail "$label: the endpoint does not carry amlops-commit=${COMMITS[0]} (the commit that created it)"
 
 	# again: no mutating request, "No changes."
 	before=$(count_requests)
