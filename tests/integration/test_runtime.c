@@ -720,6 +720,72 @@ runtime__killed_worker_is_replaced(void **state)
 	amlops_buf_release(&logs);
 }
 
+struct pipe_arg {
+	int thread;
+	int ok;
+};
+
+static void *
+pipe_client(void *arg)
+{
+	struct pipe_arg *a = arg;
+	CURL *curl = curl_easy_init();
+	char body[64], want[160];
+	struct resp r;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		snprintf(
+		    body, sizeof(body), "{\"data\": \"t%d-%d\"}", a->thread, i);
+		snprintf(want, sizeof(want),
+		    "{\"model\": \"linear-v1\", \"dep\": \"blue\", \"data\": "
+		    "\"t%d-%d\"}",
+		    a->thread, i);
+		post(curl, "e-pipe", KEY, NULL, "application/json", body,
+		    strlen(body), &r);
+		if (r.status == 200 &&
+		    strcmp(amlops_buf_cstr(&r.body), want) == 0)
+			a->ok++;
+		else
+			fprintf(stderr, "pipe t%d-%d: %ld %s\n", a->thread, i,
+			    r.status, amlops_buf_cstr(&r.body));
+		resp_release(&r);
+	}
+	curl_easy_cleanup(curl);
+	return NULL;
+}
+
+/*
+ * Requests pipelined to one worker (max_concurrent_requests_per_instance
+ * 4, 4 clients): every client gets the answer to its own request.
+ */
+static void
+runtime__pipelined_answers_reach_their_request(void **state)
+{
+	struct amlops_runtime_route t[] = {{"blue", 100}};
+	struct pipe_arg args[4];
+	pthread_t th[4];
+	int i;
+
+	endpoint_key("e-pipe", t, 1, NULL, 0);
+	deploy_full("e-pipe", "blue", 1, "{\"DEP\": \"blue\"}", 10000, 4, 2000);
+	assert_int_equal(
+	    wait_state("e-pipe", "blue", 1, NULL), AMLOPS_RUNTIME_READY);
+	for (i = 0; i < 4; i++) {
+		args[i].thread = i;
+		args[i].ok = 0;
+		assert_int_equal(
+		    pthread_create(&th[i], NULL, pipe_client, &args[i]), 0);
+	}
+	for (i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(args[i].ok, 100);
+	}
+	assert_int_equal(metric("amlops_requests_total{endpoint=\"e-pipe\","
+	                        "deployment=\"blue\",code=\"200\"}"),
+	    400);
+}
+
 /* A worker that breaks the protocol is killed and replaced. */
 static void
 runtime__bad_frame_kills_worker(void **state)
@@ -1299,6 +1365,7 @@ main(void)
 	    cmocka_unit_test(runtime__init_raising_gives_failed),
 	    cmocka_unit_test(runtime__workers_that_keep_dying_fail),
 	    cmocka_unit_test(runtime__killed_worker_is_replaced),
+	    cmocka_unit_test(runtime__pipelined_answers_reach_their_request),
 	    cmocka_unit_test(runtime__bad_frame_kills_worker),
 	    cmocka_unit_test(runtime__request_timeout_is_408),
 	    cmocka_unit_test(runtime__queue_full_is_429),
