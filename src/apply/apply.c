@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -1151,6 +1153,37 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* A ref lock older than this was left by a process that died. */
+#define STALE_LOCK_MS (60 * 1000)
+
+/*
+ * Removes `ref`'s lock file when it is older than STALE_LOCK_MS: apply
+ * holds it for milliseconds, so an old one was left by a kill -9 in the
+ * middle of a write, and would fail every later note write (git does not
+ * clear it itself).
+ */
+static void
+clear_stale_lock(struct amlops_source *src, const char *ref)
+{
+	const char *dir = amlops_source_gitdir(src);
+	size_t n = strlen(dir);
+	struct stat st;
+	char *path;
+
+	while (n > 1 && dir[n - 1] == '/')
+		n--;
+	path = amlops_xasprintf("%.*s/%s.lock", (int)n, dir, ref);
+
+	if (stat(path, &st) == 0 &&
+	    amlops_wall_ms() - (int64_t)st.st_mtime * 1000 > STALE_LOCK_MS) {
+		if (unlink(path) == 0)
+			log_warnx("lock=%s result=removed reason=\"older than "
+			          "%d s: left by a process that died\"",
+			    path, STALE_LOCK_MS / 1000);
+	}
+	free(path);
+}
+
 static void
 finish(struct run *r)
 {
@@ -1187,6 +1220,14 @@ amlops_apply_run(struct amlops_apply *a, struct amlops_source *src,
 
 	amlops_note_free(a->note);
 	a->note = NULL;
+	clear_stale_lock(src, r.notes_ref);
+	{
+		char *applied = amlops_xasprintf(
+		    "%s%s", AMLOPS_APPLIED_PREFIX, opts->target);
+
+		clear_stale_lock(src, applied);
+		free(applied);
+	}
 	error = amlops_status_note_read(&old, src, r.notes_ref, a->commit);
 	if (error == AMLOPS_ENOTFOUND) {
 		amlops_err_clear();

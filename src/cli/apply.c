@@ -451,7 +451,9 @@ cmd_apply(int argc, char **argv, struct cli_ctx *ctx)
 	aopts.progress = on_progress;
 	aopts.progress_ctx = &prog;
 	error = amlops_apply_run(a, src, backend, &aopts);
-	if (a->plan->nsteps > 0)
+	/* no summary when nothing could start (e.g. the note is locked) */
+	if (a->plan->nsteps > 0 &&
+	    a->succeeded + a->failed + a->skipped + a->interrupted > 0)
 		summary(a);
 	if (error < 0) {
 		rc = cli_error("%s", amlops_err_last());

@@ -130,11 +130,30 @@ apply_ok "$R"
 [ "$(deployments cli-ep)" = "blue green" ] || fail "after dropping bad: $(deployments cli-ep)"
 ok "removing the failed deployment from the repository deletes it"
 
+# A lock on the notes ref: a fresh one (another writer) stops the apply
+# before anything is sent; one older than a minute was left by a process
+# that died in the middle of a write, and is removed.
+split_deployment "$R" cli-ep green 2
+commit "$R" locked
+before=$(count_requests)
+touch "$R/.git/refs/notes/amlops.lock"
+apply_fail "$R"
+[ "$(tail -n 1 "$T/apply.err")" = "amlops: error: cannot write note: failed to lock file '$R/.git/refs/notes/amlops.lock' for writing: " ] ||
+    fail "locked note: $(cat "$T/apply.err")"
+grep -q "^Apply" "$T/apply.out" && fail "a summary although nothing ran"
+[ "$(count_requests)" = "$before" ] || fail "mutations sent while the note was locked"
+touch -d '2 minutes ago' "$R/.git/refs/notes/amlops.lock"
+apply_ok "$R"
+grep -qx "amlops: warning: lock=$R/.git/refs/notes/amlops.lock result=removed reason=\"older than 60 s: left by a process that died\"" "$T/apply.err" ||
+    fail "stale lock: $(cat "$T/apply.err")"
+[ -e "$R/.git/refs/notes/amlops.lock" ] && fail "the stale lock is still there"
+ok "a fresh lock on the notes ref stops apply before any request; a stale one is removed"
+
 # --push: the notes ref and the applied ref reach the remote.
 git init -q --bare "$T/remote.git"
 git -C "$R" remote add origin "$T/remote.git"
 git -C "$R" push -q origin main
-split_deployment "$R" cli-ep green 2
+split_deployment "$R" cli-ep green 1
 commit "$R" push-me
 git -C "$R" push -q origin main
 apply_ok "$R" --push
