@@ -720,6 +720,50 @@ runtime__killed_worker_is_replaced(void **state)
 	amlops_buf_release(&logs);
 }
 
+/* A code folder or scoring script that is not there: FAILED, saying so. */
+static void
+runtime__missing_code_fails(void **state)
+{
+	struct amlops_runtime_deployment dep = {0};
+	char *logdir = amlops_xasprintf("%s/logs/e-missing", tmp);
+	char *nodir = amlops_xasprintf("%s/no-such-code", tmp);
+	char *want;
+	char *why = NULL;
+
+	assert_int_equal(amlops_mkdir_p(logdir, 0700), 0);
+	dep.endpoint = "e-missing";
+	dep.name = "nocode";
+	dep.code_dir = nodir;
+	dep.scoring_script = "score.py";
+	dep.model_dir = model_dir;
+	dep.instance_count = 1;
+	dep.log_dir = logdir;
+	assert_int_equal(amlops_runtime_deploy(rt, &dep), 0);
+	assert_int_equal(
+	    wait_state("e-missing", "nocode", 1, &why), AMLOPS_RUNTIME_FAILED);
+	want = amlops_xasprintf("cannot start worker '%s' in '%s': No such "
+	                        "file or directory",
+	    PY, nodir);
+	assert_string_equal(why, want);
+	free(want);
+	free(why);
+
+	dep.name = "noscript";
+	dep.code_dir = code_dir;
+	dep.scoring_script = "missing.py";
+	assert_int_equal(amlops_runtime_deploy(rt, &dep), 0);
+	assert_int_equal(wait_state("e-missing", "noscript", 1, &why),
+	    AMLOPS_RUNTIME_FAILED);
+	want = amlops_xasprintf("FileNotFoundError: [Errno 2] No such file or "
+	                        "directory: '%s/missing.py'",
+	    code_dir);
+	assert_string_equal(why, want);
+	free(want);
+	free(why);
+	free(nodir);
+	free(logdir);
+}
+
 struct pipe_arg {
 	int thread;
 	int ok;
@@ -1365,6 +1409,7 @@ main(void)
 	    cmocka_unit_test(runtime__init_raising_gives_failed),
 	    cmocka_unit_test(runtime__workers_that_keep_dying_fail),
 	    cmocka_unit_test(runtime__killed_worker_is_replaced),
+	    cmocka_unit_test(runtime__missing_code_fails),
 	    cmocka_unit_test(runtime__pipelined_answers_reach_their_request),
 	    cmocka_unit_test(runtime__bad_frame_kills_worker),
 	    cmocka_unit_test(runtime__request_timeout_is_408),
