@@ -21,6 +21,13 @@
 # bytearray as application/octet-stream, a (body, status) tuple with that
 # status, anything else JSON-encoded as application/json (so a str becomes a
 # JSON string).
+#
+# Scripts written for Azure's raw HTTP mode work too when the azureml
+# packages are not installed: a small stand-in for
+# azureml.contrib.services.aml_request (AMLRequest, rawhttp) and
+# aml_response (AMLResponse) is installed. A run() decorated with @rawhttp
+# gets a request object (.data, .get_data(), .get_json(), .headers with the
+# Content-Type, .method) and may return an AMLResponse.
 import importlib.util
 import json
 import os
@@ -47,6 +54,65 @@ def die_with_parent():
         pass
 
 
+class AMLRequest(object):
+    method = "POST"
+
+    def __init__(self, data, content_type):
+        self.data = data
+        self.headers = {"Content-Type": content_type}
+        self.args = {}
+        self.content_type = content_type
+
+    def get_data(self, cache=True, as_text=False, parse_form_data=False):
+        return self.data.decode("utf-8") if as_text else self.data
+
+    def get_json(self, force=False, silent=False, cache=True):
+        return json.loads(self.data)
+
+
+class AMLResponse(object):
+    def __init__(self, response=None, status=None, headers=None,
+                 mimetype=None, content_type=None, direct_passthrough=False,
+                 json_str=False):
+        self.response = response
+        self.status_code = int(status or 200)
+        self.headers = dict(headers or {})
+        if json_str:
+            content_type = "application/json"
+        self.content_type = (content_type or mimetype or
+                             "text/html; charset=utf-8")
+
+
+def rawhttp(func):
+    func._amlops_rawhttp = True
+    return func
+
+
+def install_azureml_stand_in():
+    try:
+        import azureml.contrib.services.aml_request  # noqa: F401
+        return
+    except Exception:
+        pass
+    import types
+    names = ["azureml", "azureml.contrib", "azureml.contrib.services"]
+    for n in names:
+        m = sys.modules.get(n) or types.ModuleType(n)
+        m.__path__ = []
+        sys.modules[n] = m
+    req = types.ModuleType("azureml.contrib.services.aml_request")
+    req.AMLRequest = AMLRequest
+    req.rawhttp = rawhttp
+    resp = types.ModuleType("azureml.contrib.services.aml_response")
+    resp.AMLResponse = AMLResponse
+    sys.modules[req.__name__] = req
+    sys.modules[resp.__name__] = resp
+    sys.modules["azureml"].contrib = sys.modules["azureml.contrib"]
+    sys.modules["azureml.contrib"].services = sys.modules[names[2]]
+    sys.modules[names[2]].aml_request = req
+    sys.modules[names[2]].aml_response = resp
+
+
 def last_line(exc):
     lines = traceback.format_exception_only(type(exc), exc)
     text = "".join(lines).strip().splitlines()
@@ -55,6 +121,16 @@ def last_line(exc):
 
 def encode(ret):
     status = 200
+    if isinstance(ret, AMLResponse):
+        body = ret.response
+        if body is None:
+            body = b""
+        elif isinstance(body, str):
+            body = body.encode("utf-8")
+        elif not isinstance(body, (bytes, bytearray)):
+            body = b"".join(x if isinstance(x, bytes) else
+                            str(x).encode("utf-8") for x in body)
+        return ret.status_code, ret.content_type.encode(), bytes(body)
     if isinstance(ret, tuple) and len(ret) == 2 and isinstance(ret[1], int):
         ret, status = ret
     if isinstance(ret, (bytes, bytearray)):
@@ -84,6 +160,7 @@ def main():
     script = os.environ.get("AZUREML_ENTRY_SCRIPT", "score.py")
     sys.path.insert(0, code_dir)
     sys.argv = [script]
+    install_azureml_stand_in()
     try:
         path = os.path.join(code_dir, script)
         name = os.path.splitext(os.path.basename(script))[0] or "score"
@@ -105,6 +182,7 @@ def main():
         frame(INIT_FAILED, 0, last_line(e).encode("utf-8", "replace"))
         os._exit(1)
     sys.stdout.flush()
+    raw = getattr(run, "_amlops_rawhttp", False)
     frame(READY, 0, b"")
 
     read = rfile.read
@@ -126,7 +204,9 @@ def main():
             os._exit(2)
         ct = payload[4:4 + ctlen]
         body = payload[4 + ctlen:]
-        if is_text(ct):
+        if raw:
+            body = AMLRequest(body, ct.decode("latin-1"))
+        elif is_text(ct):
             try:
                 body = body.decode("utf-8")
             except UnicodeDecodeError:

@@ -67,6 +67,24 @@ static const char score_py[] =
     "    return {'model': MODEL, 'dep': os.environ.get('DEP'),\n"
     "            'data': req.get('data')}\n";
 
+/* A script in Azure's raw HTTP style. */
+static const char raw_py[] =
+    "import json\n"
+    "from azureml.contrib.services.aml_request import AMLRequest, rawhttp\n"
+    "from azureml.contrib.services.aml_response import AMLResponse\n"
+    "def init():\n"
+    "    pass\n"
+    "@rawhttp\n"
+    "def run(request):\n"
+    "    if request.headers['Content-Type'] == 'application/json':\n"
+    "        got = request.get_json()\n"
+    "        if 'teapot' in got:\n"
+    "            return AMLResponse('short and stout', 418)\n"
+    "        return AMLResponse(json.dumps({'method': request.method,\n"
+    "                                       'got': got}), 200, json_str=True)\n"
+    "    return AMLResponse(request.get_data()[::-1], 200,\n"
+    "                       content_type='image/x-test')\n";
+
 static struct amlops_runtime *rt;
 static int count_in_logs(
     const char *endpoint, const char *dep, const char *what);
@@ -341,6 +359,9 @@ setup(void **state)
 		return -1;
 	p = amlops_xasprintf("%s/score.py", code_dir);
 	write_file(p, score_py);
+	free(p);
+	p = amlops_xasprintf("%s/raw.py", code_dir);
+	write_file(p, raw_py);
 	free(p);
 	p = amlops_xasprintf("%s/model.txt", model_dir);
 	write_file(p, "linear-v1\n");
@@ -762,6 +783,52 @@ runtime__missing_code_fails(void **state)
 	free(why);
 	free(nodir);
 	free(logdir);
+}
+
+/* @rawhttp scripts get the request object and answer an AMLResponse. */
+static void
+runtime__rawhttp_scripts(void **state)
+{
+	struct amlops_runtime_deployment dep = {0};
+	struct amlops_runtime_route t[] = {{"raw", 100}};
+	static const unsigned char img[] = {0x89, 'P', 'N', 'G', 0x00, 0x01};
+	char *logdir = amlops_xasprintf("%s/logs/e-raw", tmp);
+	struct resp r;
+
+	assert_int_equal(amlops_mkdir_p(logdir, 0700), 0);
+	endpoint_key("e-raw", t, 1, NULL, 0);
+	dep.endpoint = "e-raw";
+	dep.name = "raw";
+	dep.code_dir = code_dir;
+	dep.scoring_script = "raw.py";
+	dep.model_dir = model_dir;
+	dep.instance_count = 1;
+	dep.log_dir = logdir;
+	assert_int_equal(amlops_runtime_deploy(rt, &dep), 0);
+	free(logdir);
+	assert_int_equal(
+	    wait_state("e-raw", "raw", 1, NULL), AMLOPS_RUNTIME_READY);
+
+	post_json("e-raw", KEY, NULL, "{\"x\": [1, 2]}", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.ctype, "application/json");
+	assert_string_equal(amlops_buf_cstr(&r.body),
+	    "{\"method\": \"POST\", \"got\": {\"x\": [1, 2]}}");
+	resp_release(&r);
+
+	post(NULL, "e-raw", KEY, NULL, "image/png", img, sizeof(img), &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.ctype, "image/x-test");
+	assert_int_equal(r.body.len, sizeof(img));
+	assert_memory_equal(r.body.ptr, "\x01\x00GNP\x89", sizeof(img));
+	resp_release(&r);
+
+	/* A status other than 200 from the model: 424, as Azure. */
+	post_json("e-raw", KEY, NULL, "{\"teapot\": 1}", &r);
+	assert_int_equal(r.status, 424);
+	assert_string_equal(r.model_status, "418");
+	assert_string_equal(amlops_buf_cstr(&r.body), "short and stout");
+	resp_release(&r);
 }
 
 struct pipe_arg {
@@ -1410,6 +1477,7 @@ main(void)
 	    cmocka_unit_test(runtime__workers_that_keep_dying_fail),
 	    cmocka_unit_test(runtime__killed_worker_is_replaced),
 	    cmocka_unit_test(runtime__missing_code_fails),
+	    cmocka_unit_test(runtime__rawhttp_scripts),
 	    cmocka_unit_test(runtime__pipelined_answers_reach_their_request),
 	    cmocka_unit_test(runtime__bad_frame_kills_worker),
 	    cmocka_unit_test(runtime__request_timeout_is_408),
