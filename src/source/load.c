@@ -128,10 +128,29 @@ normalize(const char *path)
 	return out;
 }
 
+/*
+ * What the spec loader asks of a tree: the kind of a path. Many
+ * deployments name the same model, code folder and conda file, so the
+ * answers for the loader's questions are kept by path (open addressing
+ * on an FNV-1a hash) for the life of the context.
+ */
 struct kind_ctx {
 	git_repository *repo;
 	git_tree *root;
+	char **keys;
+	unsigned char *kinds;
+	size_t cap, n;
 };
+
+static uint64_t
+fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	while (*s)
+		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+	return h;
+}
 
 static enum amlops_path_kind kind_at(
     struct kind_ctx *k, const char *path, int depth);
@@ -219,17 +238,68 @@ kind_at(struct kind_ctx *k, const char *path, int depth)
 	return kind;
 }
 
+static void
+kinds_put(struct kind_ctx *k, char *key, enum amlops_path_kind kind)
+{
+	size_t i;
+
+	if ((k->n + 1) * 2 > k->cap) {
+		struct kind_ctx old = *k;
+
+		k->cap = old.cap ? old.cap * 2 : 64;
+		k->keys = amlops_xcalloc(k->cap, sizeof(*k->keys));
+		k->kinds = amlops_xcalloc(k->cap, sizeof(*k->kinds));
+		k->n = 0;
+		for (i = 0; i < old.cap; i++)
+			if (old.keys[i])
+				kinds_put(k, old.keys[i],
+				    (enum amlops_path_kind)old.kinds[i]);
+		free(old.keys);
+		free(old.kinds);
+	}
+	for (i = fnv1a(key) & (k->cap - 1); k->keys[i];
+	     i = (i + 1) & (k->cap - 1))
+		;
+	k->keys[i] = key;
+	k->kinds[i] = (unsigned char)kind;
+	k->n++;
+}
+
 static enum amlops_path_kind
 tree_path_kind(void *ctx, const char *path)
 {
-	return kind_at(ctx, path, 0);
+	struct kind_ctx *k = ctx;
+	enum amlops_path_kind kind;
+	size_t i;
+
+	for (i = k->cap ? fnv1a(path) & (k->cap - 1) : 0; k->cap && k->keys[i];
+	     i = (i + 1) & (k->cap - 1))
+		if (!strcmp(k->keys[i], path))
+			return (enum amlops_path_kind)k->kinds[i];
+	kind = kind_at(k, path, 0);
+	kinds_put(k, amlops_xstrdup(path), kind);
+	return kind;
+}
+
+static void
+kind_ctx_release(struct kind_ctx *k)
+{
+	size_t i;
+
+	for (i = 0; i < k->cap; i++)
+		free(k->keys[i]);
+	free(k->keys);
+	free(k->kinds);
+	k->keys = NULL;
+	k->kinds = NULL;
+	k->cap = k->n = 0;
 }
 
 enum amlops_path_kind
 amlops_source_path_kind(
     struct amlops_source *src, const char *commit, const char *path)
 {
-	struct kind_ctx k = {src->repo, NULL};
+	struct kind_ctx k = {src->repo, NULL, NULL, NULL, 0, 0};
 	enum amlops_path_kind kind;
 
 	if (amlops_source_lookup_tree(&k.root, src, commit) < 0 || !k.root)
@@ -259,16 +329,6 @@ struct idcache {
 	size_t cap, n;
 	git_tree *tree;
 };
-
-static uint64_t
-fnv1a(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	while (*s)
-		h = (h ^ (unsigned char)*s++) * 1099511628211ull;
-	return h;
-}
 
 static void idcache_put(struct idcache *c, char *key, const char *id);
 
@@ -431,22 +491,60 @@ existing_blobs(char ***out, size_t *n, git_tree *tree, const char *const *only,
 	*n = nv;
 }
 
+/* Reads the manifests paths[from .. to) not read yet into `files`. */
+static int
+read_blobs(struct amlops_spec_file *files, git_blob **blobs,
+    git_repository *repo, git_tree *tree, char *const *paths, size_t from,
+    size_t to)
+{
+	git_tree_entry *e = NULL;
+	size_t i;
+
+	for (i = from; i < to; i++) {
+		if (blobs[i])
+			continue;
+		if (git_tree_entry_bypath(&e, tree, paths[i]) < 0 ||
+		    git_blob_lookup(&blobs[i], repo, git_tree_entry_id(e)) <
+		        0) {
+			int error = amlops_source_git_fail(
+			    AMLOPS_ERROR, "cannot read manifest");
+
+			git_tree_entry_free(e);
+			amlops_err_prefix(error, "'%s'", paths[i]);
+			return error;
+		}
+		git_tree_entry_free(e);
+		e = NULL;
+		files[i].path = paths[i];
+		files[i].data = git_blob_rawcontent(blobs[i]);
+		files[i].len = (size_t)git_blob_rawsize(blobs[i]);
+	}
+	return 0;
+}
+
 /*
  * Loading in two halves on two threads. The manifests are split between
  * folders (a folder's files stay together, as split-shape endpoints
- * usually do); each half is loaded and its content ids filled on its own
- * thread, and the halves are merged. When either half has any diagnostic
- * (say, a deployment naming an endpoint in the other half) or the merge
- * finds one endpoint name in both, the caller loads everything at once
- * instead, so results and messages are exactly those of a single load.
+ * usually do); each half reads its blobs, is loaded and has its content
+ * ids filled on its own thread, and the halves are merged. libgit2 lets
+ * one thread at a time use a repository, so the second half opens the
+ * repository again for itself. When either half fails or has any
+ * diagnostic (say, a deployment naming an endpoint in the other half) or
+ * the merge finds one endpoint name in both, the caller loads everything
+ * at once instead, so results and messages are exactly those of a
+ * single load.
  */
 #define PARALLEL_MIN 2048
 
 struct half {
-	const struct amlops_spec_file *files;
+	char *const *paths;
+	struct amlops_spec_file *files;
+	git_blob **blobs;
 	size_t n;
 	struct amlops_spec_opts opts;
-	git_tree *tree;
+	struct kind_ctx *kind; /* the caller's, or NULL: open our own */
+	const char *gitdir;
+	const git_oid *tree_id;
 	struct amlops_spec *spec;
 	struct amlops_diags diags;
 	int error;
@@ -456,11 +554,37 @@ static void *
 half_run(void *arg)
 {
 	struct half *h = arg;
+	struct kind_ctx own = {NULL, NULL, NULL, NULL, 0, 0}, *k = h->kind;
+	size_t i;
 
+	if (!k) {
+		k = &own;
+		if (git_repository_open(&own.repo, h->gitdir) < 0 ||
+		    git_tree_lookup(&own.root, own.repo, h->tree_id) < 0) {
+			h->error = AMLOPS_ERROR;
+			goto done;
+		}
+	}
+	if ((h->error = read_blobs(
+	         h->files, h->blobs, k->repo, k->root, h->paths, 0, h->n)) < 0)
+		goto done;
+	h->opts.path_kind = tree_path_kind;
+	h->opts.ctx = k;
 	h->error =
 	    amlops_spec_load(&h->spec, &h->diags, h->files, h->n, &h->opts);
 	if (h->error == 0 && h->diags.n == 0 && h->spec)
-		fill_spec(h->spec, h->tree);
+		fill_spec(h->spec, k->root);
+done:
+	if (k == &own) {
+		/* the loaded model holds copies: the blobs can go */
+		for (i = 0; i < h->n; i++) {
+			git_blob_free(h->blobs[i]);
+			h->blobs[i] = NULL;
+		}
+		kind_ctx_release(&own);
+		git_tree_free(own.root);
+		git_repository_free(own.repo);
+	}
 	return NULL;
 }
 
@@ -527,31 +651,37 @@ merge_halves(struct amlops_spec *a, struct amlops_spec *b)
 
 /*
  * Tries the two-thread load; 0 with *out set on success, 1 when the
- * caller must load everything at once.
+ * caller must load everything at once (the blobs read so far are kept
+ * in `files` and `blobs`).
  */
 static int
-load_parallel(struct amlops_spec **out, const struct amlops_spec_file *files,
-    size_t n, const struct amlops_spec_opts *opts, git_tree *tree)
+load_parallel(struct amlops_spec **out, struct amlops_spec_file *files,
+    git_blob **blobs, char *const *paths, size_t n,
+    const struct amlops_spec_opts *opts, struct kind_ctx *kctx)
 {
 	struct half h[2];
 	pthread_t th;
 	size_t mid = n / 2, k;
 	int ok;
 
-	while (mid < n &&
-	       dir_len(files[mid].path) == dir_len(files[mid - 1].path) &&
-	       !strncmp(files[mid].path, files[mid - 1].path,
-	           dir_len(files[mid].path)))
+	while (mid < n && dir_len(paths[mid]) == dir_len(paths[mid - 1]) &&
+	       !strncmp(paths[mid], paths[mid - 1], dir_len(paths[mid])))
 		mid++;
 	if (mid == n)
 		return 1;
 	memset(h, 0, sizeof(h));
 	for (k = 0; k < 2; k++) {
-		h[k].files = k ? files + mid : files;
+		size_t from = k ? mid : 0;
+
+		h[k].paths = paths + from;
+		h[k].files = files + from;
+		h[k].blobs = blobs + from;
 		h[k].n = k ? n - mid : mid;
 		h[k].opts = *opts;
-		h[k].tree = tree;
 	}
+	h[0].kind = kctx;
+	h[1].gitdir = git_repository_path(kctx->repo);
+	h[1].tree_id = git_tree_id(kctx->root);
 	if (pthread_create(&th, NULL, half_run, &h[1]) != 0)
 		return 1;
 	half_run(&h[0]);
@@ -579,9 +709,8 @@ load_tree(struct amlops_spec **out, struct amlops_diags *diags,
 {
 	struct amlops_spec_opts opts = {0, NULL, NULL};
 	struct amlops_spec_file *files = NULL;
-	struct kind_ctx kctx = {repo, tree};
+	struct kind_ctx kctx = {repo, tree, NULL, NULL, 0, 0};
 	git_blob **blobs = NULL;
-	git_tree_entry *e = NULL;
 	char **paths = NULL;
 	size_t npaths = 0, i;
 	int error;
@@ -593,29 +722,18 @@ load_tree(struct amlops_spec **out, struct amlops_diags *diags,
 		goto done;
 	files = amlops_xcalloc(npaths + 1, sizeof(*files));
 	blobs = amlops_xcalloc(npaths + 1, sizeof(*blobs));
-	for (i = 0; i < npaths; i++) {
-		if (git_tree_entry_bypath(&e, tree, paths[i]) < 0 ||
-		    git_blob_lookup(&blobs[i], repo, git_tree_entry_id(e)) <
-		        0) {
-			error = amlops_source_git_fail(
-			    AMLOPS_ERROR, "cannot read manifest");
-			amlops_err_prefix(error, "'%s'", paths[i]);
-			goto done;
-		}
-		git_tree_entry_free(e);
-		e = NULL;
-		files[i].path = paths[i];
-		files[i].data = git_blob_rawcontent(blobs[i]);
-		files[i].len = (size_t)git_blob_rawsize(blobs[i]);
+	if (npaths >= PARALLEL_MIN && tree &&
+	    load_parallel(out, files, blobs, paths, npaths, &opts, &kctx) ==
+	        0) {
+		error = 0;
+		goto loaded;
 	}
+	if ((error = read_blobs(files, blobs, repo, tree, paths, 0, npaths)) <
+	    0)
+		goto done;
 	if (tree) {
 		opts.path_kind = tree_path_kind;
 		opts.ctx = &kctx;
-	}
-	if (npaths >= PARALLEL_MIN &&
-	    load_parallel(out, files, npaths, &opts, tree) == 0) {
-		error = 0;
-		goto loaded;
 	}
 	error = amlops_spec_load(out, diags, files, npaths, &opts);
 	if (error < 0 && error != AMLOPS_EINVALID)
@@ -626,11 +744,11 @@ loaded:
 	if (nloaded)
 		*nloaded = npaths;
 done:
-	git_tree_entry_free(e);
 	for (i = 0; blobs && i < npaths; i++)
 		git_blob_free(blobs[i]);
 	free(blobs);
 	free(files);
+	kind_ctx_release(&kctx);
 	amlops_source_paths_free(paths, npaths);
 	return error;
 }
