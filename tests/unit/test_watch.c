@@ -17,12 +17,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <cmocka.h>
 
 #include "amlops/err.h"
+#include "amlops/log.h"
 #include "amlops/util.h"
 #include "amlops/watch.h"
 
@@ -450,6 +452,62 @@ watch__trigger_on_a_missing_folder(void **state)
 	amlops_err_clear();
 }
 
+/* Logs `fmt` with `flags` and returns what went to stderr, malloc'd. */
+static char *
+logged(unsigned flags, const char *line)
+{
+	struct amlops_buf b = AMLOPS_BUF_INIT;
+	char *path = amlops_xasprintf("%s/stderr", tmpdir);
+	int saved = dup(STDERR_FILENO), fd;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	assert_true(fd >= 0 && saved >= 0);
+	fflush(stderr);
+	dup2(fd, STDERR_FILENO);
+	close(fd);
+	amlops_log_init("amlops", 0, flags);
+	log_info("%s", line);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	amlops_log_init("amlops", 0, 0);
+	assert_int_equal(amlops_file_read(&b, path, 4096), 0);
+	free(path);
+	return amlops_buf_detach(&b);
+}
+
+static void
+watch__json_log_lines_carry_fields(void **state)
+{
+	char *s;
+
+	(void)state;
+	s = logged(AMLOPS_LOG_JSON,
+	    "event=reconcile_done commit=abc result=failed "
+	    "error=\"say \\\"no\\\" now\"");
+	assert_non_null(strstr(s, "\"level\":\"info\",\"msg\":\"event="
+	                          "reconcile_done commit=abc result=failed "
+	                          "error=\\\"say \\\\\\\"no\\\\\\\" now\\\"\","
+	                          "\"event\":\"reconcile_done\",\"commit\":"
+	                          "\"abc\",\"result\":\"failed\",\"error\":"
+	                          "\"say \\\"no\\\" now\"}\n"));
+	free(s);
+	/* free text: the message only */
+	s = logged(AMLOPS_LOG_JSON, "started a host in /tmp/x");
+	assert_non_null(strstr(s, "\"msg\":\"started a host in /tmp/x\"}\n"));
+	free(s);
+	/* a key that would clash with the line's own is not lifted */
+	s = logged(AMLOPS_LOG_JSON, "level=9 x=1");
+	assert_non_null(strstr(s, "\"msg\":\"level=9 x=1\"}\n"));
+	free(s);
+	/* text lines: a timestamp, the level, the pairs */
+	s = logged(AMLOPS_LOG_TIMESTAMPS, "event=x a=1");
+	assert_int_equal(strlen(s), strlen("2026-01-01T00:00:00Z level=info "
+	                                   "event=x a=1\n"));
+	assert_non_null(strstr(s, "Z level=info event=x a=1\n"));
+	free(s);
+}
+
 static void
 watch__result_names(void **state)
 {
@@ -484,6 +542,8 @@ main(void)
 	        watch__trigger_on_a_linked_worktree, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(
 	        watch__trigger_on_a_missing_folder, setup_dir, teardown_dir),
+	    cmocka_unit_test_setup_teardown(
+	        watch__json_log_lines_carry_fields, setup_dir, teardown_dir),
 	    cmocka_unit_test(watch__result_names),
 	};
 
