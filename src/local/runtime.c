@@ -976,6 +976,12 @@ lead_one(struct rt_worker *w, int64_t deadline)
 	}
 	memmove(w->rbuf, w->rbuf + whole, w->rlen - whole);
 	w->rlen -= whole;
+	if (w->rlen == 0 && w->rcap > (1u << 20)) {
+		/* A large answer went by: do not keep its room. */
+		free(w->rbuf);
+		w->rbuf = NULL;
+		w->rcap = 0;
+	}
 	return XC_OK;
 }
 

@@ -478,9 +478,10 @@ on_request(void *cls, struct MHD_Connection *con, const char *url,
 		ctx->t0 = amlops_now_ms();
 		cl = MHD_lookup_connection_value(
 		    con, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && sscanf(cl, "%llu", &n) == 1 && n > rt->max_body)
-			ctx->too_large = 1;
 		*con_cls = ctx;
+		/* Said too large up front: answer before reading it. */
+		if (cl && sscanf(cl, "%llu", &n) == 1 && n > rt->max_body)
+			return reply_msg(con, 413, "request body too large");
 		return MHD_YES;
 	}
 	if (*upload_size) {

@@ -62,6 +62,8 @@ static const char score_py[] =
     "        t, n = (99, 0) if req['badframe'] == 'type' else (4, 1 << 30)\n"
     "        os.write(3, struct.pack('<III', t, 1, n))\n"
     "        time.sleep(10)\n"
+    "    if 'big' in req:\n"
+    "        return 'y' * req['big']\n"
     "    if 'pid' in req:\n"
     "        return os.getpid()\n"
     "    return {'model': MODEL, 'dep': os.environ.get('DEP'),\n"
@@ -86,6 +88,7 @@ static const char raw_py[] =
     "                       content_type='image/x-test')\n";
 
 static struct amlops_runtime *rt;
+static int chunked; /* post() sends its body chunked */
 static int count_in_logs(
     const char *endpoint, const char *dep, const char *what);
 static char tmp[256];
@@ -202,6 +205,8 @@ post(CURL *curl, const char *endpoint, const char *key, const char *dep,
 	h = curl_slist_append(h, s);
 	free(s);
 	h = curl_slist_append(h, "Expect:");
+	if (chunked)
+		h = curl_slist_append(h, "Transfer-Encoding: chunked");
 	curl_easy_setopt(curl, CURLOPT_URL, url);
 	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(curl, CURLOPT_POST, 1L);
@@ -456,6 +461,29 @@ runtime__score_binary_body(void **state)
 	assert_string_equal(r.ctype, "application/octet-stream");
 	assert_int_equal(r.body.len, sizeof(in));
 	assert_memory_equal(r.body.ptr, want, sizeof(in));
+	resp_release(&r);
+}
+
+/* A 3 MB answer arrives whole, twice (the read buffer is given back). */
+static void
+runtime__large_answer(void **state)
+{
+	struct resp r;
+	size_t i, n = 3u << 20;
+	int round;
+
+	for (round = 0; round < 2; round++) {
+		post_json("e-json", KEY, NULL, "{\"big\": 3145728}", &r);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(r.body.len, n + 2);
+		assert_int_equal(r.body.ptr[0], '"');
+		for (i = 1; i <= n && r.body.ptr[i] == 'y'; i++)
+			;
+		assert_int_equal(i, n + 1);
+		resp_release(&r);
+	}
+	post_json("e-json", KEY, NULL, "{\"env\": \"DEP\"}", &r);
+	assert_string_equal(amlops_buf_cstr(&r.body), "\"blue\"");
 	resp_release(&r);
 }
 
@@ -1058,6 +1086,14 @@ runtime__body_limit_and_unknown_routes(void **state)
 	assert_string_equal(amlops_buf_cstr(&r.body),
 	    "{\"message\": \"request body too large\"}");
 	resp_release(&r);
+	/* Chunked, so no Content-Length says so up front. */
+	chunked = 1;
+	post(NULL, "e-json", KEY, NULL, "application/json", body, big, &r);
+	chunked = 0;
+	assert_int_equal(r.status, 413);
+	assert_string_equal(amlops_buf_cstr(&r.body),
+	    "{\"message\": \"request body too large\"}");
+	resp_release(&r);
 	free(body);
 
 	post_json("e-nowhere", KEY, NULL, "{}", &r);
@@ -1469,6 +1505,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(runtime__score_json_round_trip),
 	    cmocka_unit_test(runtime__score_binary_body),
+	    cmocka_unit_test(runtime__large_answer),
 	    cmocka_unit_test(runtime__key_auth),
 	    cmocka_unit_test(runtime__token_auth_and_expiry),
 	    cmocka_unit_test(runtime__traffic_50_50_and_header),
