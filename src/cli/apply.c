@@ -7,6 +7,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +41,10 @@ static const char apply_usage[] =
     "  --host-dir DIR      the local host's state dir (default: "
     "$AMLOPS_HOST_DIR,\n"
     "                      else the default state dir); a host is started\n"
-    "                      there in the background when none runs\n";
+    "                      there in the background when none runs\n"
+    "\n"
+    "On SIGINT or SIGTERM the step in flight finishes, no other starts,\n"
+    "and the rest are recorded as not started; apply again to finish.\n";
 
 /* "90s", "20m", "1h", "500ms", "45" (seconds) into milliseconds. */
 static int
@@ -126,6 +130,16 @@ start_host(const char *dir)
 	return 0;
 }
 
+/* Set by SIGINT/SIGTERM while steps run: the step in flight ends first. */
+static volatile sig_atomic_t stop_requested;
+
+static void
+on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
 struct progress {
 	int tty;
 	size_t width; /* of the last line drawn on the terminal */
@@ -171,9 +185,12 @@ on_progress(void *arg, const struct amlops_apply_event *ev)
 		fprintf(stdout, "\r%-*s\r", (int)p->width, "");
 		p->width = 0;
 	} else if (ev->kind != AMLOPS_APPLY_STEP_DONE) {
-		if (ev->kind == AMLOPS_APPLY_STEP_START)
+		/* a line as it happens, for logs read while apply runs */
+		if (ev->kind == AMLOPS_APPLY_STEP_START) {
 			printf("[%d/%zu] %s: started\n", s->index, ev->total,
 			    label);
+			fflush(stdout);
+		}
 		return;
 	}
 	if (s->status == AMLOPS_STEP_SUCCEEDED)
@@ -225,14 +242,18 @@ summary(const struct amlops_apply *a)
 	if (n == NULL)
 		return;
 	printf("\n%s: %zu step%s succeeded",
-	    a->failed ? "Apply failed" : "Apply complete", a->succeeded,
-	    a->succeeded == 1 ? "" : "s");
+	    a->failed        ? "Apply failed"
+	    : a->interrupted ? "Apply interrupted"
+	                     : "Apply complete",
+	    a->succeeded, a->succeeded == 1 ? "" : "s");
 	if (a->already_live)
 		printf(" (%zu already live)", a->already_live);
 	if (a->failed)
 		printf(", %zu failed", a->failed);
 	if (a->skipped)
 		printf(", %zu skipped", a->skipped);
+	if (a->interrupted)
+		printf(", %zu not started (interrupted)", a->interrupted);
 	printf(" in %.1fs.\n", (double)a->run_ms / 1000.0);
 	for (i = 0; i < n->nsteps; i++) {
 		const struct amlops_note_step *s = &n->steps[i];
@@ -450,7 +471,19 @@ cmd_apply(int argc, char **argv, struct cli_ctx *ctx)
 	prog.tty = isatty(STDOUT_FILENO);
 	aopts.progress = on_progress;
 	aopts.progress_ctx = &prog;
+	{
+		struct sigaction sa;
+
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = on_stop;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		aopts.stop = &stop_requested;
+	}
 	error = amlops_apply_run(a, src, backend, &aopts);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	/* no summary when nothing could start (e.g. the note is locked) */
 	if (a->plan->nsteps > 0 &&
 	    a->succeeded + a->failed + a->skipped + a->interrupted > 0)

@@ -149,6 +149,37 @@ grep -qx "amlops: warning: lock=$R/.git/refs/notes/amlops.lock result=removed re
 [ -e "$R/.git/refs/notes/amlops.lock" ] && fail "the stale lock is still there"
 ok "a fresh lock on the notes ref stops apply before any request; a stale one is removed"
 
+# SIGTERM in the middle of a step: that step finishes, the next does not
+# start and is recorded as not started; apply again finishes the work.
+split_deployment "$R" cli-ep slow 1
+sed -i 's|path: ../../models/slow|path: ../../models/green|' "$R/endpoints/cli-ep/slow.yml"
+split_endpoint "$R" cli-ep blue=90 slow=10
+commit "$R" slow-and-traffic
+c=$(git -C "$R" rev-parse HEAD)
+"$AMLOPS" --repo "$R" apply --yes >"$T/apply.out" 2>"$T/apply.err" &
+pid=$!
+BG_PIDS+=("$pid")
+for _ in $(seq 300); do
+	grep -q "^\[1/2\] cli-ep/slow: create deployment: started" "$T/apply.out" && break
+	sleep 0.05
+done
+sleep 0.5
+kill -TERM "$pid"
+for _ in $(seq 300); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$pid" 2>/dev/null && fail "apply still running 30 s after SIGTERM"
+RC=0
+wait "$pid" || RC=$?
+[ "$RC" = 1 ] || fail "SIGTERM: exit $RC"
+grep -q "^\[1/2\] cli-ep/slow: create deployment: done" "$T/apply.out" ||
+    fail "SIGTERM: the step in flight did not finish: $(cat "$T/apply.out")"
+grep -q "^Apply interrupted: 1 step succeeded, 1 not started (interrupted)" "$T/apply.out" ||
+    fail "SIGTERM: summary: $(grep Apply "$T/apply.out")"
+[ "$(note_get "$R" "$c" "[d['result'], d['steps'][1]['status'], d['steps'][1]['error']['code']]")" = '["failed", "skipped", "Interrupted"]' ] ||
+    fail "SIGTERM: note: $(note_get "$R" "$c" "d['steps'][1]")"
+apply_ok "$R"
+[ "$(note_get "$R" "$c" "d['result']")" = succeeded ] || fail "after SIGTERM: rerun"
+ok "SIGTERM finishes the step in flight and starts no other; apply again finishes"
+
 # --push: the notes ref and the applied ref reach the remote.
 git init -q --bare "$T/remote.git"
 git -C "$R" remote add origin "$T/remote.git"
