@@ -170,7 +170,8 @@ int amlops_watch_reconcile(struct amlops_watch_pass *out,
     const struct amlops_watch_pass_opts *o);
 
 /*
- * Compares the live state of every endpoint with the applied commit.
+ * Compares the live state of every endpoint with the applied commit
+ * (o->done when set, else the applied ref).
  * Logs one line per drifted endpoint; with `heal`, applies the plan
  * (which rewrites the applied commit's note, the earlier run kept in its
  * attempts). *drifted is the number of endpoints that differed. 0 also

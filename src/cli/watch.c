@@ -183,8 +183,9 @@ cmd_watch(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	if (l.is_url && !l.push)
 		log_warnx("event=no_push repo=%s note=\"without --push the "
-		          "notes and the applied ref stay in the cache clone, "
-		          "and each fetch replaces them\"",
+		          "notes and the applied ref stay in the cache clone "
+		          "(a fetch replaces them with the remote's, when it "
+		          "has some)\"",
 		    ctx->repo);
 	wo.pass = l.pass;
 	wo.is_url = l.is_url;

@@ -210,8 +210,10 @@ amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
 			size_t drifted;
 
 			run_mask(o, 1);
+			po.done = done[0] ? done : NULL;
+			po.held = NULL;
 			amlops_watch_drift(
-			    &drifted, src, *b, &o->pass, o->self_heal);
+			    &drifted, src, *b, &po, o->self_heal);
 			run_mask(o, 0);
 			amlops_err_clear();
 			next_drift = amlops_now_ms() + o->drift_interval_ms;

@@ -350,7 +350,13 @@ amlops_watch_drift(size_t *drifted, struct amlops_source *src,
 	int error;
 
 	*drifted = 0;
-	error = amlops_source_applied_get(applied, src, target);
+	/* the loop's own record wins over a ref a fetch may have replaced */
+	if (o->done) {
+		snprintf(applied, sizeof(applied), "%s", o->done);
+		error = 0;
+	} else {
+		error = amlops_source_applied_get(applied, src, target);
+	}
 	if (error == AMLOPS_ENOTFOUND) {
 		amlops_err_clear();
 		log_debug("%s: nothing applied to '%s' yet", __func__, target);
