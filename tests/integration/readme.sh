@@ -1,0 +1,138 @@
+#!/bin/bash
+# Every command README.md shows is run or checked:
+#
+#   * the blocks marked <!-- runnable --> run in order, as one bash script
+#     (set -euo pipefail) in a temp copy of the repository's manifests/,
+#     with the built binary first on PATH as `amlops`, a git identity,
+#     and HOME, XDG_STATE_HOME, XDG_CACHE_HOME and AMLOPS_HOST_DIR in the
+#     temp dir (the host `amlops apply` starts lives there and is stopped
+#     at the end);
+#   * where a runnable block is followed by an <!-- output --> block, the
+#     output shown must be what the block prints (ids, ports and times
+#     masked);
+#   * the predictions the walkthrough shows are the sample models' own;
+#   * in every other sh block, each amlops command must exist and each
+#     flag it uses must be in its --help, and every scripts/ or contrib/
+#     path named must exist.
+set -euo pipefail
+
+: "${AMLOPS:?AMLOPS must name the amlops binary (ctest sets it)}"
+SRC=${AMLOPS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
+HERE=$(cd "$(dirname "$0")" && pwd)
+PY=/usr/bin/python3
+README=$SRC/README.md
+[ -f "$README" ] || { echo "FAIL: no README.md in $SRC" >&2; exit 1; }
+$PY -c 'import sklearn' 2>/dev/null || {
+	echo "SKIP: /usr/bin/python3 has no scikit-learn (python3-sklearn)"
+	exit 0
+}
+
+T=$(mktemp -d /tmp/amlops-readme-test.XXXXXX)
+STEP=0
+WALK_PID=
+
+host_pids() { # the hosts the README's commands started, from host.json
+	local f
+	for f in "$T/host/host.json" "$T/xdg/amlops/host.json"; do
+		[ -f "$f" ] && $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f" 2>/dev/null
+	done
+	return 0
+}
+
+stop_pid() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null || return 0
+	for i in $(seq 150); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null || true
+}
+
+cleanup() {
+	local p
+	[ -n "$WALK_PID" ] && stop_pid "$WALK_PID"
+	for p in $(host_pids); do
+		stop_pid "$p"
+	done
+	rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+ok() {
+	STEP=$((STEP + 1))
+	echo "ok $STEP - $*"
+}
+
+# 1. the commands of blocks that are not run: commands and flags exist
+$PY "$HERE/readme_blocks.py" flags "$README" "$AMLOPS" >"$T/flags.out" 2>"$T/flags.err" ||
+    fail "README commands: $(cat "$T/flags.err")"
+ok "$(wc -l <"$T/flags.out") amlops command lines in README.md: each command and flag is in its --help"
+$PY "$HERE/readme_blocks.py" paths "$README" "$SRC" >"$T/paths.out" 2>"$T/paths.err" ||
+    fail "README paths: $(cat "$T/paths.err")"
+ok "$(wc -l <"$T/paths.out") scripts/ and contrib/ paths named in README.md exist"
+
+# 2. the walkthrough, block by block
+mkdir -p "$T/bin" "$T/home" "$T/clone" "$T/out"
+ln -s "$AMLOPS" "$T/bin/amlops"
+cp -r "$SRC/manifests" "$T/clone/"
+$PY "$HERE/readme_blocks.py" script "$README" >"$T/walk.sh" || fail "cannot extract the runnable blocks"
+nblocks=$(grep -c '^__readme_block ' "$T/walk.sh")
+cat >"$T/run.sh" <<'EOF'
+__readme_line=0
+__readme_block() {
+	__readme_line=$1
+	echo "### README.md:$1"
+}
+set -euo pipefail
+trap 'echo "FAIL: README.md block at line $__readme_line: \"$BASH_COMMAND\" exited $?" >&2' ERR
+. "$1"
+echo "### README walkthrough done"
+EOF
+(
+	cd "$T/clone"
+	export PATH=$T/bin:$PATH HOME=$T/home XDG_STATE_HOME=$T/xdg \
+	    XDG_CACHE_HOME=$T/cache AMLOPS_HOST_DIR=$T/host __readme_out=$T/out \
+	    GIT_AUTHOR_NAME="README test" GIT_AUTHOR_EMAIL=readme@example.com \
+	    GIT_COMMITTER_NAME="README test" GIT_COMMITTER_EMAIL=readme@example.com \
+	    GIT_CONFIG_NOSYSTEM=1
+	unset AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZUREML_WORKSPACE \
+	    AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_ACCESS_TOKEN
+	exec timeout 300 bash "$T/run.sh" "$T/walk.sh" </dev/null
+) >"$T/walk.out" 2>"$T/walk.err" &
+WALK_PID=$!
+rc=0
+wait "$WALK_PID" || rc=$?
+WALK_PID=
+if [ "$rc" != 0 ] || ! grep -qx "### README walkthrough done" "$T/walk.out"; then
+	echo "--- stdout (tail):" >&2
+	tail -n 40 "$T/walk.out" >&2
+	echo "--- stderr (tail):" >&2
+	tail -n 40 "$T/walk.err" >&2
+	[ -f "$T/host/host.log" ] && { echo "--- host.log (tail):" >&2; tail -n 20 "$T/host/host.log" >&2; }
+	fail "the README's runnable blocks exited $rc"
+fi
+ran=$(grep -c '^### README.md:' "$T/walk.out")
+[ "$ran" = "$nblocks" ] || fail "$ran of $nblocks runnable blocks ran"
+ok "the $nblocks runnable blocks of README.md ran in order and exited 0"
+
+# 3. what the walkthrough shows is what it prints
+$PY "$HERE/readme_blocks.py" compare "$README" "$T/out" >"$T/cmp.out" 2>"$T/cmp.err" ||
+    fail "README outputs: $(cat "$T/cmp.err")"
+ok "$(wc -l <"$T/cmp.out") outputs shown in README.md are what their blocks print"
+
+grep -qx '\[204.0827, 65.7242\]' "$T/walk.out" || fail "no prediction of regression-1 (blue) in the walkthrough"
+grep -qx '\[187.7424, 82.0493\]' "$T/walk.out" || fail "no prediction of regression-2 (green) in the walkthrough"
+ok "the walkthrough scores both sample models: blue [204.0827, 65.7242], green [187.7424, 82.0493]"
+
+if grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$T/walk.err" "$T/host/host.log" 2>/dev/null; then
+	fail "a sanitizer report in the walkthrough"
+fi
+ok "no sanitizer report from the commands or the host"
+
+echo "PASS: readme"
