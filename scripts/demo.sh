@@ -27,19 +27,25 @@ if [ -n "${AMLOPS_BIN:-}" ]; then
 	[ -x "$amlops" ] || { echo "demo: AMLOPS_BIN=$AMLOPS_BIN is not an executable" >&2; exit 1; }
 	echo "== amlops: $amlops (AMLOPS_BIN; setup and build skipped)"
 else
-	scripts/setup.sh
+	echo "== setup: scripts/setup.sh installs the Debian packages that are missing"
+	scripts/setup.sh || { echo "demo: FAILED: scripts/setup.sh exited $?" >&2; exit 1; }
 	build=${BUILD_DIR:-build/release}
 	echo "== build: $build/amlops (Release)"
-	cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DAMLOPS_TESTS=OFF \
-	    >"${TMPDIR:-/tmp}/amlops-demo-build.log" 2>&1 &&
-	    cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target amlops \
-	    >>"${TMPDIR:-/tmp}/amlops-demo-build.log" 2>&1 || {
-		echo "demo: FAILED: the build; its log:" >&2
-		tail -n 40 "${TMPDIR:-/tmp}/amlops-demo-build.log" >&2
+	blog=$(mktemp "${TMPDIR:-/tmp}/amlops-demo-build.XXXXXX")
+	{
+		cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DAMLOPS_TESTS=OFF &&
+		    cmake --build "$build" -j"$(nproc 2>/dev/null || echo 2)" --target amlops
+	} >"$blog" 2>&1 || {
+		echo "demo: FAILED: the build (cmake -S . -B $build ...); its log:" >&2
+		tail -n 40 "$blog" >&2
+		rm -f "$blog"
 		exit 1
 	}
-	rm -f "${TMPDIR:-/tmp}/amlops-demo-build.log"
-	amlops=$src/$build/amlops
+	rm -f "$blog"
+	case "$build" in
+	/*) amlops=$build/amlops ;;
+	*) amlops=$src/$build/amlops ;;
+	esac
 fi
 
 T=$(mktemp -d "${TMPDIR:-/tmp}/amlops-demo.XXXXXX")
