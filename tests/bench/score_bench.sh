@@ -13,12 +13,18 @@
 # `amlops host` does, without the control plane in front.
 #
 # Knobs (environment): WORKERS (2), CONNS (8), SECONDS_RUN (10),
-# WRK_THREADS (2). Two scores: a trivial score.py, and the scikit-learn
-# sample of manifests/. For each it prints requests/s and p99 at CONNS
-# connections for both servers, their ratios, and the per-request
-# overhead: mean latency at one connection and one worker, less the time
-# run() takes in a tight Python loop. Targets: amlops >= 3x the peer's
-# requests/s and <= 1/2 its p99.
+# WRK_THREADS (2), ROUNDS (2). Two scores: a trivial score.py, and the
+# scikit-learn sample of manifests/. For each it prints requests/s and p99
+# at CONNS connections for both servers, their ratios, and the per-request
+# overhead: median latency at one connection and one worker, less the time
+# run() takes in a tight Python loop. The two servers take turns for
+# ROUNDS rounds and each keeps its best round, so that a load spike from
+# elsewhere on the machine does not decide the ratio. Targets: amlops >= 3x
+# the peer's requests/s and <= 1/2 its p99.
+#
+# The runtime gets max_concurrent_requests_per_instance =
+# ceil(CONNS / (2 * WORKERS)), so that Azure's limit of 2 * that * workers
+# requests in flight admits every connection (no 429s).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,6 +36,7 @@ WORKERS=${WORKERS:-2}
 CONNS=${CONNS:-8}
 SECONDS_RUN=${SECONDS_RUN:-10}
 WRK_THREADS=${WRK_THREADS:-2}
+ROUNDS=${ROUNDS:-2}
 
 for tool in wrk "$PY" curl; do
 	command -v "$tool" >/dev/null || { echo "SKIP: $tool not found"; exit 0; }
@@ -60,7 +67,7 @@ free_port() {
 	"$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 
-# wrk URL BODYFILE CONNS SECONDS AUTH -> "rps p99_ms mean_ms non2xx"
+# wrk URL BODYFILE CONNS SECONDS AUTH -> "rps p99_ms p50_ms non2xx"
 run_wrk() {
 	local url=$1 body=$2 conns=$3 secs=$4 auth=$5 threads=$WRK_THREADS
 	[ "$conns" -lt "$threads" ] && threads=$conns
@@ -81,11 +88,11 @@ EOF
 		if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
 		return v + 0
 	}
-	$1 == "Latency" && !mean { mean = ms($2) }
+	$1 == "50%" { p50 = ms($2) }
 	$1 == "99%" { p99 = ms($2) }
 	$1 == "Requests/sec:" { rps = $2 }
 	/Non-2xx/ { bad = $NF }
-	END { printf "%s %.3f %.3f %d\n", rps, p99, mean, bad }' "$tmp/wrk.out"
+	END { printf "%s %.3f %.3f %d\n", rps, p99, p50, bad }' "$tmp/wrk.out"
 }
 
 # Starts the runtime on CODE MODEL with N workers; sets AMLOPS_URL.
@@ -149,6 +156,18 @@ stop_peer() {
 	wait "$peer_pid" 2>/dev/null || true
 }
 
+# The better of two wrk results: most requests/s, least p99 and p50, and
+# the non-2xx count of the round with the most requests/s.
+best() {
+	awk -v x="$1" -v y="$2" 'BEGIN {
+		split(x, X, " "); split(y, Y, " ")
+		printf "%s %s %s %s\n", (X[1] + 0 >= Y[1] + 0 ? X[1] : Y[1]),
+		    (X[2] + 0 <= Y[2] + 0 ? X[2] : Y[2]),
+		    (X[3] + 0 <= Y[3] + 0 ? X[3] : Y[3]),
+		    (X[1] + 0 >= Y[1] + 0 ? X[4] : Y[4])
+	}'
+}
+
 # Microseconds one run() call takes in a tight loop.
 tight_loop_us() {
 	local code=$1 model=$2
@@ -172,27 +191,32 @@ bench() {
 	local label=$1 code=$2 model=$3
 	local a p a1 p1 loop
 	body=$4
-	echo "== $label: $WORKERS workers, $CONNS connections, ${SECONDS_RUN}s"
+	echo "== $label: $WORKERS workers, $CONNS connections, ${SECONDS_RUN}s, best of $ROUNDS"
 	loop=$(tight_loop_us "$code" "$model")
 
-	start_amlops "$code" "$model" "$WORKERS"
-	curl -sf -m 10 -H 'Authorization: Bearer bench-key' \
-	    -H 'Content-Type: application/json' --data-binary @"$body" \
-	    "$AMLOPS_URL" >"$tmp/amlops.answer"
-	a=$(run_wrk "$AMLOPS_URL" "$body" "$CONNS" "$SECONDS_RUN" bench-key)
-	stop_amlops
-	start_amlops "$code" "$model" 1
-	a1=$(run_wrk "$AMLOPS_URL" "$body" 1 5 bench-key)
-	stop_amlops
+	a="0 1e9 1e9 0" p="0 1e9 1e9 0" a1="0 1e9 1e9 0" p1="0 1e9 1e9 0"
+	for round in $(seq "$ROUNDS"); do
+		start_amlops "$code" "$model" "$WORKERS"
+		curl -sf -m 10 -H 'Authorization: Bearer bench-key' \
+		    -H 'Content-Type: application/json' --data-binary @"$body" \
+		    "$AMLOPS_URL" >"$tmp/amlops.answer"
+		a=$(best "$a" "$(run_wrk "$AMLOPS_URL" "$body" "$CONNS" \
+		    "$SECONDS_RUN" bench-key)")
+		stop_amlops
+		start_amlops "$code" "$model" 1
+		a1=$(best "$a1" "$(run_wrk "$AMLOPS_URL" "$body" 1 5 bench-key)")
+		stop_amlops
 
-	start_peer "$code" "$model" "$WORKERS"
-	curl -sf -m 10 -H 'Content-Type: application/json' \
-	    --data-binary @"$body" "$PEER_URL" >"$tmp/peer.answer"
-	p=$(run_wrk "$PEER_URL" "$body" "$CONNS" "$SECONDS_RUN" "")
-	stop_peer
-	start_peer "$code" "$model" 1
-	p1=$(run_wrk "$PEER_URL" "$body" 1 5 "")
-	stop_peer
+		start_peer "$code" "$model" "$WORKERS"
+		curl -sf -m 10 -H 'Content-Type: application/json' \
+		    --data-binary @"$body" "$PEER_URL" >"$tmp/peer.answer"
+		p=$(best "$p" "$(run_wrk "$PEER_URL" "$body" "$CONNS" \
+		    "$SECONDS_RUN" "")")
+		stop_peer
+		start_peer "$code" "$model" 1
+		p1=$(best "$p1" "$(run_wrk "$PEER_URL" "$body" 1 5 "")")
+		stop_peer
+	done
 
 	if ! cmp -s "$tmp/amlops.answer" "$tmp/peer.answer"; then
 		echo "error: the two servers answer differently:" >&2
@@ -210,8 +234,8 @@ bench() {
 		printf "   throughput ratio amlops/peer: %.2fx (target >= 3)\n", A[1] / P[1]
 		printf "   p99 ratio amlops/peer:        %.2f (target <= 0.5)\n", A[2] / P[2]
 		printf "   run() in a tight loop: %.1f us; one connection, one worker:\n", loop
-		printf "     amlops mean %.3f ms = run() + %.0f us overhead\n", A1[3], A1[3] * 1000 - loop
-		printf "     peer   mean %.3f ms = run() + %.0f us overhead\n", P1[3], P1[3] * 1000 - loop
+		printf "     amlops median %.3f ms = run() + %.0f us overhead\n", A1[3], A1[3] * 1000 - loop
+		printf "     peer   median %.3f ms = run() + %.0f us overhead\n", P1[3], P1[3] * 1000 - loop
 	}'
 }
 
