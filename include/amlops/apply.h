@@ -6,8 +6,19 @@
  * step. Nothing here prints: progress goes to a callback, the outcome to
  * the note and the return value.
  *
+ * Planning. The desired state is the commit's endpoints touched since
+ * refs/amlops/applied/TARGET and since the commit's parent (every
+ * endpoint with AMLOPS_APPLY_ALL); the live state is read again while any
+ * of it is busy, so that a plan is never made from an operation in
+ * flight (one an interrupted apply left running). The planner compares
+ * specs only: the executor adds a step that applies again an endpoint or
+ * deployment the target reports Failed (amlops_apply_add_repairs()).
+ *
  * Safety (DESIGN.md section 3). Before each step the executor reads the
- * endpoint again and
+ * endpoint again (the read that saw the previous step's operation end
+ * stands for it, as does the planning read when the run follows it
+ * within a second, except before traffic and deletions, which always
+ * read again) and
  *
  *   - waits while the endpoint, the step's deployment or a deployment a
  *     traffic step routes to is Creating, Updating, Scaling or Deleting
@@ -21,6 +32,11 @@
  *     share to is Succeeded, and a deployment delete while the endpoint
  *     still routes traffic or mirror traffic to it.
  *
+ * An operation is waited for by reading the endpoint until the resource
+ * the step changed leaves its busy state (the operation itself is asked
+ * only for a failure's code and message), so that a step that follows
+ * another on the same endpoint costs its request and one read.
+ *
  * A step ends succeeded, or failed with an error code and message: the
  * service's code for an operation that ended Failed, "timeout" past the
  * step timeout, "NotReady" / "UnderTraffic" for the refusals above,
@@ -32,6 +48,12 @@
  * Endpoints run one after the other, or with `jobs` > 1 up to that many
  * at once, each on its own backend (opts->open_backend) and its own view
  * of the commit's files; steps of one endpoint never overlap.
+ *
+ * Crash safety. The note is written before the first request and after
+ * every step; a rerun of the same commit keeps the earlier, unfinished
+ * run in the note's "attempts" and, through the checks above, finishes
+ * the work. A lock on the notes ref or the applied ref older than a
+ * minute (left by a process killed while writing it) is removed.
  */
 #ifndef AMLOPS_APPLY_H
 #define AMLOPS_APPLY_H
