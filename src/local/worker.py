@@ -30,6 +30,7 @@
 # Content-Type, .method) and may return an AMLResponse.
 import importlib.util
 import json
+import logging
 import os
 import socket
 import struct
@@ -161,6 +162,10 @@ def main():
     sys.path.insert(0, code_dir)
     sys.argv = [script]
     install_azureml_stand_in()
+    # As Azure's inference server: the script's INFO logs reach the log.
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: "
+                               "%(message)s")
     try:
         path = os.path.join(code_dir, script)
         name = os.path.splitext(os.path.basename(script))[0] or "score"

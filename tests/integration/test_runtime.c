@@ -1421,6 +1421,11 @@ runtime__sample_model_predicts(void **state)
 	assert_true(want.len > 2);
 	assert_string_equal(amlops_buf_cstr(&r.body), amlops_buf_cstr(&want));
 	resp_release(&r);
+	/* init()'s logging.info() lines reach the log, as on Azure. */
+	amlops_buf_reset(&want);
+	assert_int_equal(
+	    amlops_runtime_logs(rt, "e-sample", "blue", 0, &want), 0);
+	assert_non_null(strstr(amlops_buf_cstr(&want), " INFO root: "));
 	assert_int_equal(amlops_runtime_remove_endpoint(rt, "e-sample"), 0);
 	amlops_buf_release(&body);
 	amlops_buf_release(&want);
