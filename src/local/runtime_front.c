@@ -1,8 +1,10 @@
 /*
  * The scoring front of `amlops host`: libmicrohttpd with a thread per
- * connection (each request thread hands its body to a worker and waits on
- * its own condition variable), endpoints and their auth, the traffic split
- * and mirror, and /metrics.
+ * connection (each request thread hands its body to a worker and waits for
+ * the answer, see rt_dispatch()), endpoints and their auth, the traffic
+ * split and mirror, and /metrics. Unknown endpoint, or no deployment to
+ * route to: 404; bad or missing key or token: 401, saying no more; body
+ * over the limit: 413; the rest of the codes come from rt_dispatch().
  *
  *   POST /endpoints/NAME/score   score (Authorization: Bearer KEY|TOKEN)
  *   GET  /metrics                Prometheus text
