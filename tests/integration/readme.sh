@@ -33,7 +33,7 @@ WALK_PID=
 
 host_pids() { # the hosts the README's commands started, from host.json
 	local f
-	for f in "$T/host/host.json" "$T/xdg/amlops/host.json"; do
+	for f in "$T/host/host.json" "$T/xdg/amlops/host.json" "$T/fhost/host.json"; do
 		[ -f "$f" ] && $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f" 2>/dev/null
 	done
 	return 0
@@ -134,5 +134,86 @@ if grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$T/walk.err" "$T/hos
 	fail "a sanitizer report in the walkthrough"
 fi
 ok "no sanitizer report from the commands or the host"
+
+# 4. the messages Troubleshooting quotes are the ones users get: each
+# case provoked in a repository of its own (state under $T/xdg, shown in
+# README.md as ~/.local/state, i.e. /home/me/.local/state)
+TS=$T/ts
+HOSTS_STARTED=
+quote() { # quote LINE...: README.md must quote each (masked)
+	printf '%s\n' "$@" | sed "s#$T/xdg[0-9]*#/home/me/.local/state#g" |
+	    $PY "$HERE/readme_blocks.py" quoted "$README" >>"$T/quoted.out" 2>"$T/quoted.err" ||
+	    fail "$(cat "$T/quoted.err")"
+}
+am() { # amlops in $TS with the test's environment; output in $T/am.out
+	(cd "$TS" && env -u AMLOPS_HOST_DIR HOME="$T/home" XDG_STATE_HOME="$T/xdg" \
+	    XDG_CACHE_HOME="$T/cache" timeout 120 "$AMLOPS" "$@") >"$T/am.out" 2>&1
+}
+gts() { git -C "$TS" -c user.name=readme -c user.email=readme@example.com "$@"; }
+mkdir -p "$TS"
+git init -q -b main "$TS"
+cp -r "$SRC/manifests/." "$TS/"
+sed -e 's/^name: blue$/name: green/' -e 's/regression-1/regression-2/g' \
+    "$TS/endpoints/sklearn-regression/blue.yml" >"$TS/endpoints/sklearn-regression/green.yml"
+sed -i 's/^  blue: 100$/  green: 100/' "$TS/endpoints/sklearn-regression/endpoint.yml"
+gts add -A && gts commit -q -m "green takes all traffic"
+am apply --yes || { cat "$T/am.out" >&2; fail "troubleshooting: the first apply failed"; }
+
+# traffic that does not add up
+sed -i 's/^  green: 100$/  green: 90/' "$TS/endpoints/sklearn-regression/endpoint.yml"
+rc=0; am validate || rc=$?
+[ "$rc" = 1 ] || fail "validate of traffic 90 exited $rc"
+quote "$(cat "$T/am.out" | head -n 1)"
+gts checkout -q -- .
+
+# an immutable field on a deployment with traffic
+sed -i 's/^instance_type: Standard_DS3_v2$/instance_type: Standard_DS4_v2/' \
+    "$TS/endpoints/sklearn-regression/green.yml"
+gts commit -q -am "green on a bigger VM"
+rc=0; am plan || rc=$?
+[ "$rc" = 1 ] || fail "plan of an instance_type change exited $rc"
+quote "$(grep -- '! refused:' "$T/am.out")"
+gts reset -q --hard HEAD~1
+
+# init() fails: green's score.py looks for a file that is not there
+sed -i 's/"sklearn_regression_model.pkl"/"missing.pkl"/' "$TS/models/regression-2/onlinescoring/score.py"
+gts commit -q -am "broken init"
+rc=0; am apply --yes || rc=$?
+[ "$rc" = 1 ] || fail "apply of a failing init() exited $rc"
+quote "$(grep -- ': update code: FAILED' "$T/am.out")"
+
+# no host running for amlops endpoint
+rc=0
+(cd "$TS" && env -u AMLOPS_HOST_DIR HOME="$T/home" XDG_STATE_HOME="$T/xdg2" \
+    timeout 60 "$AMLOPS" endpoint list) >"$T/am.out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "endpoint list without a host exited $rc"
+quote "$(cat "$T/am.out")"
+
+# throttling past the retry budget, from the host's test-only faults
+"$AMLOPS" host --state-dir "$T/fhost" --faults >"$T/fhost.log" 2>&1 &
+FHOST=$!
+for i in $(seq 300); do
+	[ -s "$T/fhost/host.json" ] && break
+	kill -0 "$FHOST" 2>/dev/null || fail "the --faults host exited: $(cat "$T/fhost.log")"
+	sleep 0.1
+done
+[ -s "$T/fhost/host.json" ] || fail "the --faults host did not start within 30 s"
+furl=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["url"])' "$T/fhost/host.json")
+ftok=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["token"])' "$T/fhost/host.json")
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 10 -H "Authorization: Bearer $ftok" \
+    -H 'Content-Type: application/json' \
+    --data-binary '{"count":100,"status":429,"retry_after":0,"method":"PUT"}' "$furl/_amlops/faults") || code=000
+[ "$code" = 200 ] || [ "$code" = 201 ] || [ "$code" = 204 ] || fail "POST /_amlops/faults answered $code"
+# the sample alone, as a new user's first apply
+TS=$T/ts2
+mkdir -p "$TS"
+git init -q -b main "$TS"
+cp -r "$SRC/manifests/." "$TS/"
+gts add -A && gts commit -q -m "the sample"
+rc=0; am apply --yes --host-dir "$T/fhost" || rc=$?
+stop_pid "$FHOST"
+[ "$rc" = 1 ] || fail "apply against a throttling host exited $rc"
+quote "$(grep -- ': create endpoint: FAILED' "$T/am.out")"
+ok "the $(wc -l <"$T/quoted.out") messages Troubleshooting quotes are what amlops prints"
 
 echo "PASS: readme"

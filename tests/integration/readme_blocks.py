@@ -24,6 +24,11 @@ command lines, whose command and flags are checked against --help.
         OUTDIR/LINE, and this compares the two with what changes from run
         to run (commit and content ids, UUIDs, ports, times, durations)
         masked; exits 1 with a diff when they differ
+    readme_blocks.py quoted README.md < LINES
+        each line on stdin (a message a test provoked) must be a line of
+        a block of README.md, both masked as above; a README line that
+        ends with " ..." stands for every line it begins; exits 1 naming
+        the lines README.md does not quote
 """
 import re
 import shlex
@@ -282,11 +287,42 @@ def compare(readme, outdir):
         sys.exit(1)
 
 
+def quoted(readme):
+    lines = []
+    for _first, _info, _runnable, text in blocks(readme):
+        lines.extend(mask(text))
+    # indented (4 spaces) examples count too
+    for line in open(readme, encoding="utf-8").read().split("\n"):
+        if line.startswith("    "):
+            lines.extend(mask(line[4:]))
+    whole = set(lines)
+    prefixes = [ln[:-3] for ln in lines
+                if ln.endswith(" ...") and len(ln.strip()) > 20]
+    bad = 0
+    n = 0
+    for want in sys.stdin.read().split("\n"):
+        if not want.strip():
+            continue
+        n += 1
+        m = mask(want)[0]
+        if m in whole or any(m.startswith(p) for p in prefixes):
+            print("quoted: %s" % want)
+        else:
+            print("README.md does not quote: %s" % want, file=sys.stderr)
+            bad += 1
+    if n == 0:
+        sys.exit("no line to look for on stdin")
+    if bad:
+        sys.exit(1)
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "script":
         script(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "flags":
         check_flags(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 3 and sys.argv[1] == "quoted":
+        quoted(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "compare":
         compare(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == "paths":
