@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -136,6 +137,23 @@ compute_name(enum amlops_compute c)
 	return c == AMLOPS_COMPUTE_KUBERNETES ? "kubernetes" : "managed";
 }
 
+/*
+ * "a" `sep` "b" (at most `max` bytes of it): what "%s:%s" gives, without
+ * printf (the full plan of 10,000 endpoints names 80,000 assets).
+ */
+static char *
+join(const char *a, char sep, const char *b, size_t max)
+{
+	size_t alen = strlen(a), blen = strnlen(b, max);
+	char *p = amlops_xmalloc(alen + blen + 2);
+
+	memcpy(p, a, alen);
+	p[alen] = sep;
+	memcpy(p + alen + 1, b, blen);
+	p[alen + 1 + blen] = '\0';
+	return p;
+}
+
 char *
 amlops_plan_asset_id(const struct amlops_asset *a)
 {
@@ -147,13 +165,13 @@ amlops_plan_asset_id(const struct amlops_asset *a)
 	if (!name && a->kind == AMLOPS_ASSET_INLINE)
 		name = a->path;
 	if (name && a->version)
-		return amlops_xasprintf("%s:%s", name, a->version);
+		return join(name, ':', a->version, SIZE_MAX);
 	if (name && a->label)
-		return amlops_xasprintf("%s@%s", name, a->label);
+		return join(name, '@', a->label, SIZE_MAX);
 	if (a->kind == AMLOPS_ASSET_REF && a->ref)
 		return amlops_xstrdup(a->ref);
 	if (name && a->content_id[0])
-		return amlops_xasprintf("%s@%.12s", name, a->content_id);
+		return join(name, '@', a->content_id, 12);
 	if (name)
 		return amlops_xstrdup(name);
 	return amlops_xstrdup("(unnamed)");
