@@ -187,6 +187,13 @@ jw_tabs(struct jw *w, size_t depth)
 	jw_add(w, tabs, depth);
 }
 
+/* The bytes a JSON string escapes (and NUL, its end), as cJSON does. */
+static const unsigned char jw_escaped[256] = {
+    [0 ... 31] = 1,
+    ['"'] = 1,
+    ['\\'] = 1,
+};
+
 /* A JSON string as cJSON escapes it: '"', '\\' and bytes below 32. */
 static void
 jw_str(struct jw *w, const char *s)
@@ -196,7 +203,7 @@ jw_str(struct jw *w, const char *s)
 
 	JW_LIT(w, "\"");
 	for (run = p;; p++) {
-		if (*p >= 32 && *p != '"' && *p != '\\')
+		if (!jw_escaped[*p])
 			continue;
 		jw_add(w, (const char *)run, (size_t)(p - run));
 		if (*p == '\0')
