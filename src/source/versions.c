@@ -54,7 +54,8 @@ vcmp(const void *pa, const void *pb)
 	const struct vasset *a = pa, *b = pb;
 	int c;
 
-	if ((c = strcmp(a->kind, b->kind)))
+	/* kinds are the three literals of collect(): equal when the same */
+	if (a->kind != b->kind && (c = strcmp(a->kind, b->kind)))
 		return c;
 	if ((c = strcmp(a->name, b->name)))
 		return c;

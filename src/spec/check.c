@@ -68,7 +68,8 @@ spec_fields(struct spec_ctx *c, const struct ynode *m, const char *what,
 		if (k->type != YN_SCALAR)
 			continue; /* the parser reported it */
 		for (j = 0; j < nkeys; j++)
-			if (keys[j] && !strcmp(keys[j], k->u.s.str))
+			if (keys[j] && keys[j][0] == k->u.s.str[0] &&
+			    !strcmp(keys[j], k->u.s.str))
 				break;
 		if (j < nkeys) {
 			if (!vals[j]) {

@@ -542,7 +542,16 @@ spec_ynode_is_null(const struct ynode *n)
 {
 	if (n->type != YN_SCALAR || !n->plain)
 		return 0;
-	return n->u.s.len == 0 || !strcmp(n->u.s.str, "~") ||
-	       !strcmp(n->u.s.str, "null") || !strcmp(n->u.s.str, "Null") ||
-	       !strcmp(n->u.s.str, "NULL");
+	switch (n->u.s.len) {
+	case 0:
+		return 1;
+	case 1:
+		return n->u.s.str[0] == '~';
+	case 4:
+		return !strcmp(n->u.s.str, "null") ||
+		       !strcmp(n->u.s.str, "Null") ||
+		       !strcmp(n->u.s.str, "NULL");
+	default:
+		return 0;
+	}
 }
