@@ -405,6 +405,9 @@ worker_env(struct rt_dep *d)
 	env_add(&envp, &n, amlops_xstrdup("PYTHONDONTWRITEBYTECODE=1"));
 	env_add(&envp, &n, amlops_xstrdup("AMLOPS_WORKER_FD=3"));
 	env_add(&envp, &n,
+	    amlops_xasprintf("AMLOPS_WORKER_SRC=%s",
+	        (const char *)amlops_embed_local_worker_py));
+	env_add(&envp, &n,
 	    amlops_xasprintf(
 	        "AMLOPS_WORKER_MAX_FRAME=%zu", d->rt->max_body + 4096));
 	env_add(
@@ -465,7 +468,7 @@ spawn_worker(struct rt_dep *d)
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, all;
-	char *argv[4];
+	char *argv[5], *label = NULL;
 	char **envp = NULL;
 	int sv[2] = {-1, -1}, lp[2] = {-1, -1};
 	pid_t pid;
@@ -495,10 +498,18 @@ spawn_worker(struct rt_dep *d)
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK |
 	                                    POSIX_SPAWN_SETSIGDEF |
 	                                    POSIX_SPAWN_SETPGROUP);
+	/*
+	 * The worker's source travels in the environment and a one-line
+	 * bootstrap runs it, so that ps shows which deployment a worker
+	 * serves rather than a page of Python.
+	 */
 	argv[0] = rt->python;
 	argv[1] = "-c";
-	argv[2] = (char *)amlops_embed_local_worker_py;
-	argv[3] = NULL;
+	argv[2] =
+	    "import os; exec(compile(os.environ.pop('AMLOPS_WORKER_SRC'), "
+	    "'amlops-worker', 'exec'))";
+	argv[3] = label = amlops_xasprintf("%s/%s", d->endpoint, d->name);
+	argv[4] = NULL;
 	envp = worker_env(d);
 	rc = posix_spawnp(&pid, rt->python, &fa, &attr, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
@@ -542,6 +553,7 @@ spawn_worker(struct rt_dep *d)
 	}
 done:
 	env_free(envp);
+	free(label);
 	if (sv[0] >= 0)
 		close(sv[0]);
 	if (sv[1] >= 0)
