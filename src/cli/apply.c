@@ -238,6 +238,7 @@ summary(const struct amlops_apply *a)
 {
 	const struct amlops_note *n = a->note;
 	size_t i;
+	int show_rid;
 
 	if (n == NULL)
 		return;
@@ -262,24 +263,16 @@ summary(const struct amlops_apply *a)
 		if (s->status != AMLOPS_STEP_FAILED)
 			continue;
 		step_label(label, sizeof(label), s);
-		printf("  failed: step %d %s: %s: %s%s%s%s\n", s->index, label,
+		/* the request id, unless the message already says it */
+		show_rid = s->request_id &&
+		           (!s->error_message ||
+		               !strstr(s->error_message, s->request_id));
+		printf("  failed: step %d %s: %s: %s", s->index, label,
 		    s->error_code ? s->error_code : "error",
-		    s->error_message ? s->error_message : "",
-		    s->request_id &&
-		            (!s->error_message ||
-		                !strstr(s->error_message, s->request_id))
-		        ? " (request id "
-		        : "",
-		    s->request_id &&
-		            (!s->error_message ||
-		                !strstr(s->error_message, s->request_id))
-		        ? s->request_id
-		        : "",
-		    s->request_id &&
-		            (!s->error_message ||
-		                !strstr(s->error_message, s->request_id))
-		        ? ")"
-		        : "");
+		    s->error_message ? s->error_message : "");
+		if (show_rid)
+			printf(" (request id %s)", s->request_id);
+		printf("\n");
 	}
 	for (i = 0; i < n->nendpoints; i++) {
 		const struct amlops_note_endpoint *e = &n->endpoints[i];
