@@ -46,15 +46,23 @@ sh(const char *fmt, ...)
 	free(cmd);
 }
 
+/* Repositories not removed yet: a failed test leaves its own behind. */
+static char *repos[64];
+
 /* A repository with one commit holding `files` ("path", "text", ...). */
 static char *
 make_repo(const char *const *files)
 {
 	char tmpl[] = "/tmp/amlops-test-apply.XXXXXX";
 	char *dir;
+	size_t i;
 
 	assert_non_null(mkdtemp(tmpl));
 	dir = amlops_xstrdup(tmpl);
+	for (i = 0; i < AMLOPS_ARRAY_SIZE(repos) && repos[i]; i++)
+		;
+	assert_true(i < AMLOPS_ARRAY_SIZE(repos));
+	repos[i] = dir;
 	sh("cd '%s' && git init -q -b main && git config user.name t && "
 	   "git config user.email t@example.com && "
 	   "git config commit.gpgsign false",
@@ -78,8 +86,22 @@ make_repo(const char *const *files)
 static void
 rm_repo(char *dir)
 {
+	for (size_t i = 0; i < AMLOPS_ARRAY_SIZE(repos); i++)
+		if (repos[i] == dir)
+			repos[i] = NULL;
 	sh("rm -rf '%s'", dir);
 	free(dir);
+}
+
+/* After all tests: the repositories of tests that failed half-way. */
+static int
+remove_left_repos(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < AMLOPS_ARRAY_SIZE(repos); i++)
+		if (repos[i])
+			rm_repo(repos[i]);
+	return 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -588,5 +610,5 @@ main(void)
 	    cmocka_unit_test(apply__repairs_go_before_traffic_and_not_twice),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, remove_left_repos);
 }
