@@ -196,7 +196,7 @@ git -C "$R" add endpoints
 c2=$(git_commit "sklearn-regression: green (regression-2) takes 10% of traffic")
 echo "[7/9] commit $c2: green.yml (regression-2) and traffic blue=90 green=10; its plan:"
 run "$T/plan.out" "$amlops" --repo "$R" plan --base "$c1" --head "$c2"
-sed 's/^/      /' "$T/plan.out"
+sed 's/^./      &/' "$T/plan.out"
 
 # 8. amlops watch applies it
 res=$(wait_note "$c2")

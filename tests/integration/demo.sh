@@ -86,6 +86,18 @@ ok "amlops status shows the final note; cleanup is the last line"
 no_leftovers
 ok "no process and no temp file left behind"
 
+# README.md shows a run of the demo: it must be this one, line by line
+# (ids, ports and times masked; the temp dir and the random split of the
+# 20 requests as README shows them)
+if [ -f "$SRC/README.md" ]; then
+	grep -v -e '^== amlops: ' -e '^$' "$T/out" |
+	    sed -e "s#$T/tmp/amlops-demo\.[A-Za-z0-9]*#/tmp/amlops-demo.x1Qw2E#g" \
+	        -e 's/ [0-9]* went to blue and [0-9]* to green$/ 18 went to blue and 2 to green/' |
+	    /usr/bin/python3 "$(dirname "$0")/readme_blocks.py" quoted "$SRC/README.md" >"$T/quoted" 2>"$T/quoted.err" ||
+	    fail "README.md's demo output is stale: $(cat "$T/quoted.err")"
+	ok "README.md shows the demo's output as it is ($(wc -l <"$T/quoted") lines)"
+fi
+
 # no key: the keys live in the host's state, kept this time
 rc=0
 AMLOPS_BIN=$AMLOPS AMLOPS_DEMO_KEEP=1 TMPDIR=$T/tmp timeout 240 "$SRC/scripts/demo.sh" >"$T/out" 2>&1 || rc=$?

@@ -159,11 +159,18 @@ sed -i 's/^  blue: 100$/  green: 100/' "$TS/endpoints/sklearn-regression/endpoin
 gts add -A && gts commit -q -m "green takes all traffic"
 am apply --yes || { cat "$T/am.out" >&2; fail "troubleshooting: the first apply failed"; }
 
+# a misspelt key (the example of step 3)
+sed -i 's/^instance_type:/instanse_type:/' "$TS/endpoints/sklearn-regression/blue.yml"
+rc=0; am validate || rc=$?
+[ "$rc" = 1 ] || fail "validate of a misspelt key exited $rc"
+quote "$(head -n 1 "$T/am.out")"
+gts checkout -q -- .
+
 # traffic that does not add up
 sed -i 's/^  green: 100$/  green: 90/' "$TS/endpoints/sklearn-regression/endpoint.yml"
 rc=0; am validate || rc=$?
 [ "$rc" = 1 ] || fail "validate of traffic 90 exited $rc"
-quote "$(cat "$T/am.out" | head -n 1)"
+quote "$(head -n 1 "$T/am.out")"
 gts checkout -q -- .
 
 # an immutable field on a deployment with traffic
