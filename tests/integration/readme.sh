@@ -4,9 +4,9 @@
 #   * the blocks marked <!-- runnable --> run in order, as one bash script
 #     (set -euo pipefail) in a temp copy of the repository's manifests/,
 #     with the built binary first on PATH as `amlops`, a git identity,
-#     and HOME, XDG_STATE_HOME and XDG_CACHE_HOME in the temp dir (the
-#     host the first `amlops apply` starts in the default state dir lives
-#     there, and is stopped at the end);
+#     and HOME and XDG_CACHE_HOME in the temp dir (the host the first
+#     `amlops apply` starts in the default state dir, ~/.local/state/amlops,
+#     lives there; the README's own kill stops it);
 #   * where a runnable block is followed by an <!-- output --> block, the
 #     output shown must be what the block prints (ids, ports and times
 #     masked);
@@ -28,12 +28,13 @@ $PY -c 'import sklearn' 2>/dev/null || {
 }
 
 T=$(mktemp -d /tmp/amlops-readme-test.XXXXXX)
+HS=$T/home/.local/state/amlops # the walkthrough's host: the default state dir
 STEP=0
 WALK_PID=
 
 host_pids() { # the hosts the README's commands started, from host.json
 	local f
-	for f in "$T/host/host.json" "$T/xdg/amlops/host.json" "$T/fhost/host.json"; do
+	for f in "$T/home/.local/state/amlops/host.json" "$T/xdg/amlops/host.json" "$T/fhost/host.json"; do
 		[ -f "$f" ] && $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["pid"])' "$f" 2>/dev/null
 	done
 	return 0
@@ -96,12 +97,12 @@ echo "### README walkthrough done"
 EOF
 (
 	cd "$T/clone"
-	export PATH=$T/bin:$PATH HOME=$T/home XDG_STATE_HOME=$T/xdg \
-	    XDG_CACHE_HOME=$T/cache __readme_out=$T/out \
+	export PATH=$T/bin:$PATH HOME=$T/home XDG_CACHE_HOME=$T/cache \
+	    __readme_out=$T/out \
 	    GIT_AUTHOR_NAME="README test" GIT_AUTHOR_EMAIL=readme@example.com \
 	    GIT_COMMITTER_NAME="README test" GIT_COMMITTER_EMAIL=readme@example.com \
 	    GIT_CONFIG_NOSYSTEM=1
-	unset AMLOPS_HOST_DIR AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZUREML_WORKSPACE \
+	unset XDG_STATE_HOME AMLOPS_HOST_DIR AZURE_SUBSCRIPTION_ID AZURE_RESOURCE_GROUP AZUREML_WORKSPACE \
 	    AZURE_TENANT_ID AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_ACCESS_TOKEN
 	exec timeout 300 bash "$T/run.sh" "$T/walk.sh" </dev/null
 ) >"$T/walk.out" 2>"$T/walk.err" &
@@ -114,23 +115,29 @@ if [ "$rc" != 0 ] || ! grep -qx "### README walkthrough done" "$T/walk.out"; the
 	tail -n 40 "$T/walk.out" >&2
 	echo "--- stderr (tail):" >&2
 	tail -n 40 "$T/walk.err" >&2
-	[ -f "$T/xdg/amlops/host.log" ] && { echo "--- host.log (tail):" >&2; tail -n 20 "$T/xdg/amlops/host.log" >&2; }
+	[ -f "$HS/host.log" ] && { echo "--- host.log (tail):" >&2; tail -n 20 "$HS/host.log" >&2; }
 	fail "the README's runnable blocks exited $rc"
 fi
 ran=$(grep -c '^### README.md:' "$T/walk.out")
 [ "$ran" = "$nblocks" ] || fail "$ran of $nblocks runnable blocks ran"
 ok "the $nblocks runnable blocks of README.md ran in order and exited 0"
 
-# what step 5 says apply prints on stderr, with ~ for $T/home
-grep -qxF "amlops: started a local host in the background; its state is in $T/xdg/amlops and its log in $T/xdg/amlops/host.log" "$T/walk.err" ||
+# what step 5 says apply prints on stderr, with ~ for $T/home; the
+# README's last block stopped that host
+for i in $(seq 100); do
+	[ -e "$HS/host.json" ] || break
+	sleep 0.1
+done
+[ -e "$HS/host.json" ] && fail "the README's kill did not stop the host within 10 s"
+grep -qxF "amlops: started a local host in the background; its state is in $HS and its log in $HS/host.log" "$T/walk.err" ||
     fail "apply did not say it started a host: $(grep -m 3 started "$T/walk.err")"
 grep -qF 'said so on stderr: `amlops: started a local host in the background; its
 state is in ~/.local/state/amlops and its log in
 ~/.local/state/amlops/host.log`' "$README" || fail "README.md no longer quotes the host start message"
-ok "the first apply started a host in the default state dir and said so, as README.md quotes"
+ok "the first apply started a host in the default state dir and said so, as README.md quotes; the README's kill stops it"
 
 # 3. what the walkthrough shows is what it prints
-$PY "$HERE/readme_blocks.py" compare "$README" "$T/out" >"$T/cmp.out" 2>"$T/cmp.err" ||
+README_HOME=$T/home $PY "$HERE/readme_blocks.py" compare "$README" "$T/out" >"$T/cmp.out" 2>"$T/cmp.err" ||
     fail "README outputs: $(cat "$T/cmp.err")"
 ok "$(wc -l <"$T/cmp.out") outputs shown in README.md are what their blocks print"
 
@@ -138,7 +145,7 @@ grep -qx '\[204.0827, 65.7242\]' "$T/walk.out" || fail "no prediction of regress
 grep -qx '\[187.7424, 82.0493\]' "$T/walk.out" || fail "no prediction of regression-2 (green) in the walkthrough"
 ok "the walkthrough scores both sample models: blue [204.0827, 65.7242], green [187.7424, 82.0493]"
 
-if grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$T/walk.err" "$T/xdg/amlops/host.log" 2>/dev/null; then
+if grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$T/walk.err" "$HS/host.log" 2>/dev/null; then
 	fail "a sanitizer report in the walkthrough"
 fi
 ok "no sanitizer report from the commands or the host"

@@ -23,7 +23,8 @@ command lines, whose command and flags are checked against --help.
         shows its whole stdout: the script above saves that stdout in
         OUTDIR/LINE, and this compares the two with what changes from run
         to run (commit and content ids, UUIDs, ports, times, durations)
-        masked; exits 1 with a diff when they differ
+        masked, and $README_HOME, when set, read as /home/me; exits 1 with
+        a diff when they differ
     readme_blocks.py quoted README.md < LINES
         each line on stdin (a message a test provoked) must be a line of
         a block of README.md, both masked as above; a README line that
@@ -237,6 +238,7 @@ def script(readme):
 
 MASKS = [
     (re.compile(r"\b\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\b"), "<TIME>"),
+    (re.compile(r"\b\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\b"), "<PYTIME>"),
     (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
                 r"[0-9a-f]{12}\b"), "<UUID>"),
     (re.compile(r"\b[0-9a-f]{40}\b"), "<COMMIT>"),
@@ -271,7 +273,11 @@ def compare(readme, outdir):
                   file=sys.stderr)
             bad += 1
             continue
-        got = mask(open(path, encoding="utf-8").read())
+        text = open(path, encoding="utf-8").read()
+        if os.environ.get("README_HOME"):
+            # the test's $HOME is the README's /home/me
+            text = text.replace(os.environ["README_HOME"], "/home/me")
+        got = mask(text)
         exp = mask(want)
         if got != exp:
             bad += 1

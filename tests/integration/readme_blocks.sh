@@ -53,12 +53,12 @@ ${F}
 
 <!-- runnable -->
 ${F}sh
-echo two at 2026-11-25T19:44:52Z on 127.0.0.1:4242 in 1.0s
+echo two at 2026-11-25T19:44:52Z on 127.0.0.1:4242 in 1.0s, 2026-11-25 19:58:27,037 in $T/home/f
 ${F}
 
 <!-- output -->
 ${F}text
-two at 2026-01-01T00:00:00Z on 127.0.0.1:8321 in 3.1s
+two at 2026-01-01T00:00:00Z on 127.0.0.1:8321 in 3.1s, 2026-01-01 00:00:00,000 in /home/me/f
 ${F}
 EOF
 
@@ -72,10 +72,10 @@ mkdir -p "$T/run" "$T/o"
 [ "$(cat "$T/o/4")" = one ] || fail "block 4 printed: $(cat "$T/o/4")"
 ok "script: the runnable blocks in order, those with an output block captured"
 
-$PY "$RB" compare "$T/ok.md" "$T/o" >"$T/cmp" || fail "compare: $(cat "$T/cmp")"
+README_HOME=$T/home $PY "$RB" compare "$T/ok.md" "$T/o" >"$T/cmp" || fail "compare: $(cat "$T/cmp")"
 [ "$(cat "$T/cmp")" = "README.md:12: output matches
 README.md:30: output matches" ] || fail "compare: $(cat "$T/cmp")"
-ok "compare: outputs match with times, ports and durations masked"
+ok "compare: outputs match with times (ours and Python's), ports and durations masked, \$README_HOME as /home/me"
 
 echo "one more" >"$T/o/4"
 expect_err 1 "README.md:12: the output shown differs from what the block at line 4 prints (masked):
@@ -83,7 +83,7 @@ expect_err 1 "README.md:12: the output shown differs from what the block at line
 +++ actual
 @@ -1 +1 @@
 -one
-+one more" $PY "$RB" compare "$T/ok.md" "$T/o"
++one more" env README_HOME=$T/home $PY "$RB" compare "$T/ok.md" "$T/o"
 rm "$T/o/25"
 expect_err 1 "README.md:12: the output shown differs from what the block at line 4 prints (masked):
 --- README.md
@@ -91,7 +91,7 @@ expect_err 1 "README.md:12: the output shown differs from what the block at line
 @@ -1 +1 @@
 -one
 +one more
-README.md:25: the block was not run" $PY "$RB" compare "$T/ok.md" "$T/o"
+README.md:25: the block was not run" env README_HOME=$T/home $PY "$RB" compare "$T/ok.md" "$T/o"
 ok "compare: a different output is a diff, a block that did not run is named"
 
 $PY "$RB" flags "$T/ok.md" "$AMLOPS" >"$T/flags" || fail "flags: $(cat "$T/flags")"
