@@ -979,6 +979,97 @@ source__large_loads_match_a_single_load(void **state)
 	amlops_source_free(src);
 }
 
+/* A spec of endpoints e0..en-1 with one deployment whose model is given. */
+static struct amlops_spec *
+model_spec(size_t n, const char *const *paths, const char *const *ids)
+{
+	struct amlops_spec *spec = amlops_xcalloc(1, sizeof(*spec));
+	size_t i;
+
+	spec->endpoints = amlops_xcalloc(n + 1, sizeof(*spec->endpoints));
+	for (i = 0; i < n; i++) {
+		char name[32];
+		struct amlops_endpoint *ep;
+		struct amlops_deployment *d;
+
+		snprintf(name, sizeof(name), "e%zu", i);
+		ep = amlops_endpoint_new(name);
+		ep->file = amlops_xasprintf("ep/%s.yml", name);
+		d = amlops_deployment_new("blue");
+		d->model.kind = AMLOPS_ASSET_INLINE;
+		d->model.name = amlops_xstrdup("m");
+		d->model.version = amlops_xstrdup("1");
+		d->model.path = amlops_xstrdup(paths[i]);
+		snprintf(d->model.content_id, sizeof(d->model.content_id), "%s",
+		    ids[i]);
+		d->model.loc.line = (unsigned)i + 1;
+		d->model.loc.col = 3;
+		ep->deployments = amlops_xcalloc(2, sizeof(*ep->deployments));
+		ep->deployments[ep->ndeployments++] = d;
+		spec->endpoints[spec->nendpoints++] = ep;
+	}
+	return spec;
+}
+
+#define ID_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define ID_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define ID_C "cccccccccccccccccccccccccccccccccccccccc"
+
+/*
+ * Many deployments naming one model version, some repeating an earlier
+ * one: a clash is reported once, at the first asset that brings the
+ * other content, naming the path of the last asset of the content
+ * before it; against a base, once, at the first asset written.
+ */
+static void
+source__check_versions_with_many_repeats(void **state)
+{
+	static const char *const paths[] = {"m/a.pkl", "m/a.pkl", "m/b.pkl",
+	    "m/b.pkl", "m/a.pkl", "m/c.pkl", "m/b.pkl"};
+	static const char *const ids[] = {
+	    ID_A, ID_A, ID_A, ID_B, ID_A, ID_B, ID_B};
+	static const char *const base_paths[] = {"m/a.pkl", "m/a.pkl"};
+	static const char *const base_ids[] = {ID_C, ID_C};
+	struct amlops_spec *head = model_spec(7, paths, ids);
+	struct amlops_spec *base = model_spec(2, base_paths, base_ids);
+	struct amlops_diags diags = AMLOPS_DIAGS_INIT;
+	char *m;
+
+	(void)state;
+	assert_int_equal(
+	    amlops_source_check_versions(&diags, NULL, head), AMLOPS_EINVALID);
+	assert_int_equal(diags.n, 1);
+	m = amlops_diag_format(&diags.v[0]);
+	/* e4 is the last 'm/a.pkl' of content a before e3 in sorted order */
+	assert_string_equal(m,
+	    "ep/e3.yml:4:3: 'm/b.pkl': version '1' of model 'm' is already "
+	    "used for other content (aaaaaaaaaaaa at 'm/a.pkl', here "
+	    "bbbbbbbbbbbb); give each content its own version");
+	free(m);
+	amlops_diags_release(&diags);
+
+	/* against a base: once per distinct head entry, first one written */
+	assert_int_equal(
+	    amlops_source_check_versions(&diags, base, head), AMLOPS_EINVALID);
+	assert_int_equal(diags.n, 2);
+	amlops_diags_sort(&diags);
+	m = amlops_diag_format(&diags.v[0]);
+	assert_string_equal(m,
+	    "ep/e0.yml:1:3: 'm/a.pkl': version '1' of model 'm' is unchanged "
+	    "but its content changed (cccccccccccc -> aaaaaaaaaaaa); bump the "
+	    "version or drop it to let amlops version it");
+	free(m);
+	m = amlops_diag_format(&diags.v[1]);
+	assert_string_equal(m,
+	    "ep/e3.yml:4:3: 'm/b.pkl': version '1' of model 'm' is already "
+	    "used for other content (aaaaaaaaaaaa at 'm/a.pkl', here "
+	    "bbbbbbbbbbbb); give each content its own version");
+	free(m);
+	amlops_diags_release(&diags);
+	amlops_spec_free(head);
+	amlops_spec_free(base);
+}
+
 int
 main(void)
 {
@@ -1001,6 +1092,7 @@ main(void)
 	    T(source__touched_endpoints_and_narrowed_loads),
 	    T(source__deployments_in_another_folder_load_fully),
 	    T(source__large_loads_match_a_single_load),
+	    cmocka_unit_test(source__check_versions_with_many_repeats),
 #undef T
 	};
 
