@@ -32,10 +32,12 @@
  *     share to is Succeeded, and a deployment delete while the endpoint
  *     still routes traffic or mirror traffic to it.
  *
- * An operation is waited for by reading the endpoint until the resource
- * the step changed leaves its busy state (the operation itself is asked
- * only for a failure's code and message), so that a step that follows
- * another on the same endpoint costs its request and one read.
+ * On the local target an operation is waited for by reading the
+ * endpoint until the resource the step changed leaves its busy state
+ * (the operation itself is asked only for a failure's code and message),
+ * so that a step that follows another on the same endpoint costs its
+ * request and one read. On Azure, whose reads may lag a write, the
+ * operation is polled, and the next step reads.
  *
  * A step ends succeeded, or failed with an error code and message: the
  * service's code for an operation that ended Failed, "timeout" past the

@@ -794,7 +794,13 @@ wait_done(struct worker *w, const struct amlops_step *s,
 	                (dep_level || s->aspect == AMLOPS_ASPECT_ENDPOINT);
 	char msg[512];
 
-	if (op->state != AMLOPS_OP_RUNNING)
+	/*
+	 * Only the local host's reads are known to follow its writes at
+	 * once; ARM may answer a read from before the PUT, so on Azure the
+	 * operation itself says when it ended (and the next step reads).
+	 */
+	if (op->state != AMLOPS_OP_RUNNING ||
+	    strcmp(w->b->ops->name, "local") != 0)
 		return wait_op(w, op, t0, deadline, rid);
 	for (;;) {
 		struct amlops_endpoint *ep = NULL;
