@@ -150,6 +150,32 @@ if grep -E "AddressSanitizer|LeakSanitizer|runtime error:" "$T/walk.err" "$HS/ho
 fi
 ok "no sanitizer report from the commands or the host"
 
+# the YAML reference's examples: the 2021 preview shape of the sample
+# validates and plans the same three steps; the .amlops.yml example loads
+mkdir -p "$T/yaml"
+$PY "$HERE/readme_blocks.py" yaml "$README" "$T/yaml" >"$T/yaml.list" || fail "no yaml block in README.md"
+pre=$(grep -l '^deployments:' $(cat "$T/yaml.list") | head -n 1)
+cfg=$(grep -l '^paths:' $(cat "$T/yaml.list") | head -n 1)
+[ -n "$pre" ] && [ -n "$cfg" ] || fail "README.md lost its preview-shape or .amlops.yml example"
+Y=$T/shape
+git init -q -b main "$Y"
+cp -r "$SRC/manifests/." "$Y/"
+rm "$Y/endpoints/sklearn-regression/blue.yml"
+cp "$pre" "$Y/endpoints/sklearn-regression/endpoint.yml"
+git -C "$Y" add -A
+git -C "$Y" -c user.name=readme -c user.email=readme@example.com commit -q -m "preview shape"
+(cd "$Y" && timeout 60 "$AMLOPS" validate) >"$T/y.out" 2>&1 || fail "the preview-shape example: $(cat "$T/y.out")"
+grep -qx "2 files: 1 endpoint, 1 deployment, 1 skipped, no errors" "$T/y.out" || fail "validate: $(cat "$T/y.out")"
+(cd "$Y" && timeout 60 "$AMLOPS" plan) >"$T/y.out" 2>&1 || fail "plan of the preview-shape example: $(cat "$T/y.out")"
+grep -qx "  + deployment blue: deployment 'blue' is new: model 'regression-model:1', 1 x Standard_DS3_v2" "$T/y.out" &&
+    grep -qx "Plan: 2 to create, 1 to update, 0 to delete." "$T/y.out" || fail "plan: $(cat "$T/y.out")"
+grep -qF "(\`model 'regression-model:1'\`)" "$README" || fail "README.md no longer says what the preview shape plans"
+cp "$cfg" "$Y/.amlops.yml"
+git -C "$Y" add -A
+git -C "$Y" -c user.name=readme -c user.email=readme@example.com commit -q -m ".amlops.yml"
+(cd "$Y" && timeout 60 "$AMLOPS" plan) >"$T/y.out" 2>&1 || fail "plan with the .amlops.yml example: $(cat "$T/y.out")"
+ok "the YAML reference's examples: the preview shape validates and plans, .amlops.yml loads"
+
 # 4. the messages Troubleshooting quotes are the ones users get: each
 # case provoked in a repository of its own (state under $T/xdg, shown in
 # README.md as ~/.local/state, i.e. /home/me/.local/state)

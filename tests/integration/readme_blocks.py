@@ -25,6 +25,8 @@ command lines, whose command and flags are checked against --help.
         to run (commit and content ids, UUIDs, ports, times, durations)
         masked, and $README_HOME, when set, read as /home/me; exits 1 with
         a diff when they differ
+    readme_blocks.py yaml README.md DIR
+        writes each ```yaml block to DIR/LINE.yml and prints its path
     readme_blocks.py quoted README.md < LINES
         each line on stdin (a message a test provoked) must be a line of
         a block of README.md, both masked as above; a README line that
@@ -322,11 +324,28 @@ def quoted(readme):
         sys.exit(1)
 
 
+def yaml_blocks(readme, outdir):
+    import os
+    n = 0
+    for first, info, _runnable, text in blocks(readme):
+        if info != "yaml":
+            continue
+        path = os.path.join(outdir, "%d.yml" % first)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        print(path)
+        n += 1
+    if n == 0:
+        sys.exit("no yaml block in %s" % readme)
+
+
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "script":
         script(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "flags":
         check_flags(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "yaml":
+        yaml_blocks(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 3 and sys.argv[1] == "quoted":
         quoted(sys.argv[2])
     elif len(sys.argv) == 4 and sys.argv[1] == "compare":
