@@ -32,9 +32,11 @@
 #     favours them. Python's start and `import yaml` are in their time as
 #     amlops's process start is in its.
 #   - every command is run RUNS times and the best wall time is kept
-#     (the machine may be shared); the amlops plan may use two threads
-#     (src/source loads the manifests in two halves), the peers and the
-#     floor use one: `nproc` is printed with the figures.
+#     (the machine may be shared); the amlops plan uses two threads from
+#     2,048 manifests up (src/source loads them in two halves, the plan
+#     command plans them in two halves), the peers and the floor use one:
+#     `nproc` is printed with the figures, and so is the CPU time (user +
+#     sys) of one full plan, which is what amlops costs on one core.
 #
 # Env: AMLOPS (a binary; default: a Release build in build/bench),
 # RUNS (best of, default 3; safe_load runs once: it is slow).
@@ -84,6 +86,13 @@ steps() { $PY -c 'import json,sys; print(len(json.load(sys.stdin)["steps"]))' <"
 
 t_full=$(best "$RUNS" plan "$WORK/big" root full)
 n_full=$(steps)
+# the CPU time of one full plan (user + sys, both threads), for the record
+cpu_full=$(
+	command -v /usr/bin/time >/dev/null &&
+		/usr/bin/time -o "$WORK/time" -f "%U %S" "$AMLOPS" --repo "$WORK/big" \
+		    plan --base root --head full --format json >/dev/null 2>&1 &&
+		awk '{ printf "%.1f ms CPU", ($1 + $2) * 1000 }' "$WORK/time"
+) || cpu_full="CPU not measured"
 t_one=$(best "$RUNS" plan "$WORK/big" full one)
 n_one=$(steps)
 t_one_small=$(best "$RUNS" plan "$WORK/small" full one)
@@ -110,7 +119,7 @@ echo
 echo "amlops plan benchmark: $N endpoint files (the canary flow's two-deployment"
 echo "endpoint each), best of $RUNS; $(nproc) CPUs; $(uname -sr)"
 echo
-row "full plan, root -> all $N ($n_full steps, json)" "$t_full"
+row "full plan, root -> all $N ($n_full steps, json)" "$t_full" "($cpu_full on up to 2 threads)"
 row "one-file commit, $N endpoints ($n_one step)" "$t_one"
 row "one-file commit, 100 endpoints" "$t_one_small" "(the $N-endpoint one is $(ratio "$t_one" "$t_one_small") of it)"
 echo
