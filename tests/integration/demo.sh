@@ -8,6 +8,7 @@
 set -euo pipefail
 
 : "${AMLOPS:?AMLOPS must name the amlops binary (ctest sets it)}"
+AMLOPS=$(cd "$(dirname "$AMLOPS")" && pwd)/$(basename "$AMLOPS") # cd-proof
 SRC=${AMLOPS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 [ -x "$SRC/scripts/demo.sh" ] || { echo "FAIL: no scripts/demo.sh in $SRC" >&2; exit 1; }
 /usr/bin/python3 -c 'import sklearn' 2>/dev/null || {

@@ -17,6 +17,7 @@
 set -euo pipefail
 
 : "${AMLOPS:?AMLOPS must name the amlops binary (ctest sets it)}"
+AMLOPS=$(cd "$(dirname "$AMLOPS")" && pwd)/$(basename "$AMLOPS") # cd-proof
 SRC=${AMLOPS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 HERE=$(cd "$(dirname "$0")" && pwd)
 PY=/usr/bin/python3
