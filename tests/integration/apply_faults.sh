@@ -83,6 +83,26 @@ done
 invariants --created-once
 ok "operations that end Failed at every step: named in note and summary, rerun completes"
 
+# With --jobs, a failed operation stops its own endpoint only.
+R=$T/jobsfail
+git_init "$R"
+canary_split "$R" 1 jf-1 jf-2 jf-3 jf-4
+commits "$R"
+fault '{"fail_next_operation":true,"message":"injected: one endpoint fails"}'
+apply_fail "$R" --rev "${COMMITS[0]}" --jobs 4
+c=${COMMITS[0]}
+[ "$(note_get "$R" "$c" "len(set(s['endpoint'] for s in d['steps'] if s['status'] == 'failed'))")" = 1 ] ||
+    fail "jobs: not exactly one endpoint failed: $(note_get "$R" "$c" "[(s['endpoint'], s['status']) for s in d['steps']]")"
+[ "$(note_get "$R" "$c" "sum(s['status'] == 'succeeded' for s in d['steps'])")" = 9 ] ||
+    fail "jobs: the other three endpoints did not finish their 9 steps"
+[ "$(note_get "$R" "$c" "len(d['endpoints'])")" = 4 ] || fail "jobs: final states"
+apply_ok "$R" --rev "$c" --jobs 4
+for ep in jf-1 jf-2 jf-3 jf-4; do
+	[ "$(score_count $ep 3)" = "blue=3" ] || fail "jobs: $ep after the rerun"
+done
+invariants --created-once
+ok "with --jobs 4 a failed operation stops its endpoint only; the rerun finishes it"
+
 # A storm longer than the retry budget: the step fails with the service's
 # error and the request id; nothing after it runs.
 R=$T/budget
