@@ -79,6 +79,21 @@ $PY "$HERE/readme_blocks.py" paths "$README" "$SRC" >"$T/paths.out" 2>"$T/paths.
     fail "README paths: $(cat "$T/paths.err")"
 ok "$(wc -l <"$T/paths.out") scripts/ and contrib/ paths named in README.md exist"
 
+# the table of commands: each exists, and each exits 64 on an unknown
+# flag as README.md says
+cmds=$(sed -n 's/^| `\([a-z]*\) .*/\1/p' "$README")
+[ "$(echo $cmds)" = "validate plan apply status endpoint reconcile watch host" ] ||
+    fail "the commands table lists: $(echo $cmds)"
+grep -qx 'Every command exits 64 on a usage error (an unknown flag, a missing' "$README" ||
+    fail "README.md no longer says the usage exit code"
+for c in $cmds; do
+	rc=0
+	(cd "$T" && timeout 30 "$AMLOPS" "$c" --no-such-flag) >/dev/null 2>"$T/usage.err" || rc=$?
+	[ "$rc" = 64 ] || fail "amlops $c --no-such-flag exited $rc: $(cat "$T/usage.err")"
+	grep -q "^usage: amlops $c" "$T/usage.err" || fail "amlops $c --no-such-flag: no usage: $(cat "$T/usage.err")"
+done
+ok "the commands table lists every command, and each exits 64 with its usage on an unknown flag"
+
 # 2. the walkthrough, block by block
 mkdir -p "$T/bin" "$T/home" "$T/clone" "$T/out"
 ln -s "$AMLOPS" "$T/bin/amlops"
@@ -176,6 +191,28 @@ git -C "$Y" add -A
 git -C "$Y" -c user.name=readme -c user.email=readme@example.com commit -q -m ".amlops.yml"
 (cd "$Y" && timeout 60 "$AMLOPS" plan) >"$T/y.out" 2>&1 || fail "plan with the .amlops.yml example: $(cat "$T/y.out")"
 ok "the YAML reference's examples: the preview shape validates and plans, .amlops.yml loads"
+
+# the JSON formats shown parse, and the plan example has the keys that
+# amlops plan --format json prints
+(cd "$Y" && timeout 60 "$AMLOPS" plan --head HEAD~1 --format json) >"$T/plan.json" 2>"$T/plan.err" ||
+    fail "plan --format json: $(cat "$T/plan.err")"
+$PY - "$README" "$T/plan.json" <<'PYEOF' || fail "the JSON examples of README.md"
+import json, re, sys
+text = open(sys.argv[1], encoding="utf-8").read()
+blocks = re.findall(r"^```json\n(.*?)^```$", text, re.M | re.S)
+assert len(blocks) >= 2, "fewer than two json blocks"
+shown = [json.loads(b) for b in blocks]
+real = json.load(open(sys.argv[2]))
+plans = [b for b in shown if "steps" in b and "summary" in b]
+assert plans, "no plan example"
+for p in plans:
+    assert set(p) == set(real), "plan keys %s, amlops prints %s" % (sorted(p), sorted(real))
+    for st in p["steps"]:
+        assert set(st) == set(real["steps"][0]), "step keys %s" % sorted(st)
+notes = [b for b in shown if "version" in b and "attempts" in b]
+assert notes, "no note example"
+PYEOF
+ok "the note and plan JSON examples parse; the plan example has the keys amlops prints"
 
 # 4. the messages Troubleshooting quotes are the ones users get: each
 # case provoked in a repository of its own (state under $T/xdg, shown in
