@@ -94,6 +94,21 @@ for c in $cmds; do
 done
 ok "the commands table lists every command, and each exits 64 with its usage on an unknown flag"
 
+# the walkthrough says every command block of it is run: each sh block
+# between its heading and the next ## heading must be marked runnable
+$PY - "$README" <<'PYEOF' || fail "README.md's walkthrough has a command block that is not run"
+import re, sys
+lines = open(sys.argv[1], encoding="utf-8").read().split("\n")
+start = next(i for i, l in enumerate(lines) if l.startswith("## Walkthrough"))
+end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("## "))
+bad = [i + 1 for i in range(start, end)
+       if lines[i] == "```sh" and lines[i - 1] != "<!-- runnable -->"]
+for n in bad:
+    print("README.md:%d: a walkthrough sh block not marked <!-- runnable -->" % n, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PYEOF
+ok "every command block of the walkthrough is marked runnable"
+
 # 2. the walkthrough, block by block
 mkdir -p "$T/bin" "$T/home" "$T/clone" "$T/out"
 ln -s "$AMLOPS" "$T/bin/amlops"
