@@ -154,4 +154,25 @@ tail -n 1 "$T/out" | grep -qE "^== cleanup: stopped amlops watch and amlops host
 no_leftovers
 ok "a failing stage: exit 1, the command, its log and the services' logs; still cleaned up"
 
+# a note that says failed: the demo stops there and shows the note
+cat >"$T/amlops-failed" <<WRAP
+#!/bin/sh
+case " \$* " in
+*" status "*) echo "result   failed (0 of 3 steps succeeded)"; exit 0 ;;
+esac
+exec "$AMLOPS" "\$@"
+WRAP
+chmod +x "$T/amlops-failed"
+rc=0
+AMLOPS_BIN=$T/amlops-failed TMPDIR=$T/tmp timeout 240 "$SRC/scripts/demo.sh" >"$T/out" 2>&1 || rc=$?
+[ "$rc" = 1 ] || fail "a failed note: the demo exited $rc, not 1"
+has '^demo: FAILED: the note of [0-9a-f]{12} says: failed \(0 of 3 steps succeeded\)$'
+has '^--- status\.out \(last 40 lines\):$'
+grep -q '^\[5/9\]' "$T/out" && fail "the demo went on after a failed note"
+tail -n 1 "$T/out" | grep -qE "^== cleanup: stopped amlops watch and amlops host, removed " ||
+    fail "last line: $(tail -n 1 "$T/out")"
+[ "$(grep -c '^== cleanup' "$T/out")" = 1 ] || fail "cleanup ran more than once"
+no_leftovers
+ok "a note that says failed: exit 1 with the note and the logs; cleaned up once"
+
 echo "PASS: demo"
