@@ -30,7 +30,8 @@ static const char host_usage[] =
     "Serves the Azure ML REST API for online endpoints on ADDR:N\n"
     "(default 127.0.0.1, a free port) and runs each deployment's scoring\n"
     "script. DIR/host.json tells clients the URL and the bearer token.\n"
-    "  --state-dir DIR   default $XDG_STATE_HOME/amlops or\n"
+    "  --state-dir DIR   default $AMLOPS_HOST_DIR, else\n"
+    "                    $XDG_STATE_HOME/amlops, else\n"
     "                    ~/.local/state/amlops\n"
     "  --detach          run in the background, log to DIR/host.log\n"
     "  --faults          enable test-only fault injection (POST\n"
@@ -200,6 +201,9 @@ cmd_host(int argc, char **argv, struct cli_ctx *ctx)
 		return cli_usage_error(host_usage,
 		    "host: --blob-endpoint, --blob-container, --blob-account "
 		    "and --blob-key go together");
+	if (!o.state_dir && getenv("AMLOPS_HOST_DIR") &&
+	    *getenv("AMLOPS_HOST_DIR"))
+		o.state_dir = getenv("AMLOPS_HOST_DIR");
 	if (!o.state_dir) {
 		if (amlops_hostinfo_default_dir(&defdir) < 0)
 			return cli_error("%s", amlops_err_last());
