@@ -14,6 +14,14 @@
  * specs only: the executor adds a step that applies again an endpoint or
  * deployment the target reports Failed (amlops_apply_add_repairs()).
  *
+ * References. Before the first step the executor asks the target
+ * whether every registered asset (`azureml:name:version`, name@latest)
+ * the desired deployments in scope name exists
+ * (amlops_backend_check_refs()); a missing one fails the run with no
+ * request sent: "FILE:LINE:COL: deployment 'e/d': model '...' does not
+ * exist in the workspace", every step "skipped" with that message and
+ * the error code "ReferenceNotFound" in the note.
+ *
  * Safety (DESIGN.md section 3). Before each step the executor reads the
  * endpoint again (the read that saw the previous step's operation end
  * stands for it, as does the planning read when the run follows it

@@ -1190,6 +1190,70 @@ clear_stale_lock(struct amlops_source *src, const char *ref)
 	free(path);
 }
 
+/*
+ * 0 when every registered asset (`azureml:name:version`, name@latest)
+ * the desired deployments in scope name exists on the target, else the
+ * first that does not, as "FILE:LINE:COL: deployment 'e/d': ..." with
+ * where the reference was written. A backend that cannot check is not
+ * asked: the step's request would find out.
+ */
+static int
+check_refs(struct amlops_apply *a, struct amlops_backend *b)
+{
+	const struct amlops_spec *d = a->desired;
+	int error;
+
+	for (size_t i = 0; d && i < d->nendpoints; i++) {
+		const struct amlops_endpoint *ep = d->endpoints[i];
+
+		if (a->scope && !contains(a->scope, a->nscope, ep->name))
+			continue;
+		for (size_t k = 0; k < ep->ndeployments; k++) {
+			const struct amlops_deployment *dep =
+			    ep->deployments[k];
+			const struct amlops_asset *assets[] = {
+			    &dep->model,
+			    &dep->code,
+			    &dep->environment.asset,
+			};
+
+			/* one asset at a time, to say where it is written */
+			for (size_t n = 0; n < AMLOPS_ARRAY_SIZE(assets); n++) {
+				struct amlops_deployment one = *dep;
+				const struct amlops_loc *loc = &assets[n]->loc;
+
+				if (assets[n]->kind != AMLOPS_ASSET_REF)
+					continue;
+				if (n != 0)
+					one.model.kind = AMLOPS_ASSET_NONE;
+				if (n != 1)
+					one.code.kind = AMLOPS_ASSET_NONE;
+				if (n != 2)
+					one.environment.asset.kind =
+					    AMLOPS_ASSET_NONE;
+				error = amlops_backend_check_refs(b, &one);
+				if (error == AMLOPS_ENOTSUPP) {
+					amlops_err_clear();
+					return 0;
+				}
+				if (error == 0)
+					continue;
+				if (loc->file)
+					amlops_err_prefix(error,
+					    "%s:%u:%u: deployment '%s/%s'",
+					    loc->file, loc->line, loc->col,
+					    ep->name, dep->name);
+				else
+					amlops_err_prefix(error,
+					    "deployment '%s/%s'", ep->name,
+					    dep->name);
+				return error;
+			}
+		}
+	}
+	return 0;
+}
+
 static void
 finish(struct run *r)
 {
@@ -1292,6 +1356,33 @@ amlops_apply_run(struct amlops_apply *a, struct amlops_source *src,
 		finish(&r);
 		note_save(&r);
 		error = amlops_source_applied_set(src, opts->target, a->commit);
+		goto out;
+	}
+
+	/*
+	 * Registered references before any step: a deployment that names
+	 * a version the target lacks fails the apply with no request sent.
+	 */
+	if ((error = check_refs(a, b)) < 0) {
+		char *m = amlops_xstrdup(amlops_err_last());
+
+		for (size_t i = 0; i < a->note->nsteps; i++) {
+			struct amlops_note_step *ns = &a->note->steps[i];
+
+			ns->status = AMLOPS_STEP_SKIPPED;
+			free(ns->error_code);
+			free(ns->error_message);
+			ns->error_code =
+			    error == AMLOPS_ENOTFOUND
+			        ? amlops_xstrdup("ReferenceNotFound")
+			        : error_code_of(error, m, NULL);
+			ns->error_message = amlops_xstrdup(m);
+		}
+		a->note->result = AMLOPS_NOTE_FAILED;
+		finish(&r);
+		note_save(&r);
+		error = amlops_err_set(error, "%s", m);
+		free(m);
 		goto out;
 	}
 
