@@ -3,7 +3,8 @@
  *
  * Reads endpoint and deployment YAML from disk and checks it with the
  * spec loader. A directory is a repository tree, checked as a whole; its
- * path checks are relative to that directory. Plain files are checked
+ * path checks are relative to that directory, and its `.amlops.yml`
+ * `paths:` select the files, as for plan. Plain files are checked
  * together with the current directory as the repository root, or each on
  * its own with --alone.
  */
@@ -22,6 +23,7 @@
 
 #include "amlops/err.h"
 #include "amlops/log.h"
+#include "amlops/source.h"
 #include "amlops/spec.h"
 #include "amlops/util.h"
 #include "cli/cli.h"
@@ -33,6 +35,8 @@ static const char usage_text[] =
     "Checks endpoint and deployment YAML. A directory (default: --repo,\n"
     "or '.') is a repository tree checked as a whole; files are checked\n"
     "together, with the current directory as the repository root.\n"
+    "A directory with a .amlops.yml is checked as plan reads it: only\n"
+    "the files its paths: select.\n"
     "\n"
     "  --alone          check each file on its own (no cross-file rules,\n"
     "                   no check that local paths exist)\n"
@@ -294,6 +298,69 @@ check_set(struct vstate *st, struct vset *s)
 		load_set(st, s, i, i + 1);
 }
 
+/*
+ * A directory with a `.amlops.yml` at its root is checked as `plan`
+ * would load it: only the manifests its `paths:` select. 0 when there
+ * is no such file or it parses (the files it leaves out are dropped
+ * from `repo`); 1 when it has problems, reported with file:line:col; a
+ * negative code with the message set when it cannot be read.
+ */
+static int
+apply_config(struct vstate *st, struct vset *repo, const char *disp)
+{
+	struct amlops_source_config *cfg = NULL;
+	struct amlops_diags d = AMLOPS_DIAGS_INIT;
+	struct amlops_buf data = AMLOPS_BUF_INIT;
+	char *path, *name;
+	struct stat sb;
+	size_t i, kept = 0;
+	int error = 0;
+
+	path = amlops_xasprintf("%s/%s", repo->root, AMLOPS_SOURCE_CONFIG_FILE);
+	name = !strcmp(disp, ".")
+	           ? amlops_xstrdup(AMLOPS_SOURCE_CONFIG_FILE)
+	           : amlops_xasprintf("%s/%s", disp, AMLOPS_SOURCE_CONFIG_FILE);
+	if (stat(path, &sb) < 0 && errno == ENOENT)
+		goto done;
+	amlops_buf_init(&data, 0);
+	if ((error = amlops_file_read(&data, path, AMLOPS_SPEC_MAX_FILE)) < 0) {
+		amlops_err_prefix(error, "'%s'", name);
+		goto done;
+	}
+	error = amlops_source_config_parse(
+	    &cfg, &d, name, amlops_buf_cstr(&data), data.len);
+	if (error < 0) {
+		if (d.n) {
+			report(st, repo, &d, NULL);
+			error = 1;
+		}
+		goto done;
+	}
+	for (i = 0; i < repo->n; i++) {
+		struct vfile *f = &repo->v[i];
+
+		if (amlops_source_config_selects(cfg, f->rel)) {
+			repo->v[kept++] = *f;
+			continue;
+		}
+		if (st->verbose)
+			fprintf(st->json ? stderr : stdout,
+			    "%s: skipped: not in the paths of %s\n", f->disp,
+			    name);
+		free(f->rel);
+		free(f->disp);
+		amlops_buf_release(&f->data);
+	}
+	repo->n = kept;
+done:
+	amlops_source_config_free(cfg);
+	amlops_diags_release(&d);
+	amlops_buf_release(&data);
+	free(path);
+	free(name);
+	return error;
+}
+
 /* `path` relative to `root` (both real paths), or NULL when outside. */
 static const char *
 under(const char *path, const char *root)
@@ -324,7 +391,7 @@ cmd_validate(int argc, char **argv, struct cli_ctx *ctx)
 	struct vstate st;
 	struct vset files;
 	char *cwd = NULL;
-	int ch, i, rc = EXIT_OK, nfileargs = 0;
+	int ch, i, rc = EXIT_OK, nfileargs = 0, error;
 
 	memset(&st, 0, sizeof(st));
 	memset(&files, 0, sizeof(files));
@@ -403,7 +470,18 @@ cmd_validate(int argc, char **argv, struct cli_ctx *ctx)
 				free(disp);
 				goto done;
 			}
+			error = apply_config(&st, &repo, disp);
 			free(disp);
+			if (error == 1) {
+				/* reported: the rest of this tree is unknown */
+				vset_release(&repo);
+				continue;
+			}
+			if (error < 0) {
+				rc = cli_error("%s", amlops_err_last());
+				vset_release(&repo);
+				goto done;
+			}
 			check_set(&st, &repo);
 			vset_release(&repo);
 			continue;
