@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "amlops/apply.h"
@@ -24,6 +23,7 @@
 #include "amlops/status.h"
 #include "amlops/util.h"
 #include "cli/cli.h"
+#include "cli/target.h"
 
 static const char apply_usage[] =
     "usage: amlops apply [--rev REV] [--target local|azure] [--yes]\n"
@@ -95,39 +95,6 @@ open_backend(void *arg, struct amlops_backend **out)
 		ac.arm_url = c->cfg->arm_url;
 	}
 	return amlops_azure_new(out, &ac);
-}
-
-/* Runs `amlops host --detach` on `dir`; 0 when it came up. */
-static int
-start_host(const char *dir)
-{
-	char *argv[6];
-	pid_t pid;
-	int status, i = 0;
-
-	argv[i++] = "amlops";
-	argv[i++] = "host";
-	argv[i++] = "--detach";
-	argv[i++] = "--state-dir";
-	argv[i++] = (char *)dir;
-	argv[i] = NULL;
-	fflush(NULL);
-	if ((pid = fork()) < 0)
-		return amlops_err_sys(AMLOPS_ERROR, "cannot fork");
-	if (pid == 0) {
-		/* its "ok URL" line is for people: send it to stderr */
-		dup2(STDERR_FILENO, STDOUT_FILENO);
-		execv("/proc/self/exe", argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return amlops_err_sys(AMLOPS_ERROR, "waitpid");
-	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return amlops_err_set(AMLOPS_ERROR,
-		    "could not start a local host in '%s' (see %s/host.log)",
-		    dir, dir);
-	return 0;
 }
 
 /* Set by SIGINT/SIGTERM while steps run: the step in flight ends first. */
@@ -370,9 +337,6 @@ cmd_apply(int argc, char **argv, struct cli_ctx *ctx)
 	if (optind < argc)
 		return cli_usage_error(apply_usage,
 		    "apply: unexpected argument '%s'", argv[optind]);
-	if (!host_dir && getenv("AMLOPS_HOST_DIR") &&
-	    *getenv("AMLOPS_HOST_DIR"))
-		host_dir = getenv("AMLOPS_HOST_DIR");
 
 	if ((error = amlops_source_open(&src, ctx->repo, NULL)) < 0 ||
 	    (error = amlops_source_resolve(commit, src, rev)) < 0) {
@@ -392,26 +356,21 @@ cmd_apply(int argc, char **argv, struct cli_ctx *ctx)
 	bctx.target = target;
 	bctx.host_dir = host_dir;
 	bctx.cfg = cfg;
-	error = open_backend(&bctx, &backend);
-	if (error == AMLOPS_ENOTFOUND && !strcmp(target, "local")) {
-		amlops_err_clear();
-		if (!host_dir) {
-			if (amlops_hostinfo_default_dir(&defdir) < 0) {
-				rc = cli_error("%s", amlops_err_last());
-				goto done;
-			}
-			host_dir = bctx.host_dir = defdir;
-		}
-		if ((error = start_host(host_dir)) < 0) {
+	if (!strcmp(target, "local")) {
+		/* a host is started in the background when none runs */
+		if ((error = cli_target_ensure_local_host(&defdir, host_dir)) <
+		    0) {
 			rc = cli_error("%s", amlops_err_last());
 			goto done;
 		}
-		fprintf(stderr,
-		    "amlops: started a local host in the background; its "
-		    "state is in %s and its log in %s/host.log\n",
-		    host_dir, host_dir);
-		error = open_backend(&bctx, &backend);
+		if (error == 1)
+			fprintf(stderr,
+			    "amlops: started a local host in the background; "
+			    "its state is in %s and its log in %s/host.log\n",
+			    defdir, defdir);
+		host_dir = bctx.host_dir = defdir;
 	}
+	error = open_backend(&bctx, &backend);
 	if (error < 0) {
 		rc = cli_error("target '%s': %s", target, amlops_err_last());
 		goto done;

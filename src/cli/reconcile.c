@@ -185,6 +185,17 @@ cli_loop_open(struct cli_loop *l, struct cli_ctx *ctx)
 	                    strchr(ctx->repo, ':') < strchr(ctx->repo, '/')));
 	if (amlops_source_open(&l->src, ctx->repo, NULL) < 0)
 		return cli_error("%s", amlops_err_last());
+	if (strcmp(ctx->target, "azure") != 0) {
+		/* as apply does: a host in the background when none runs */
+		if ((error = cli_target_ensure_local_host(
+		         &l->host_owned, l->t.host_dir)) < 0)
+			return cli_error("%s", amlops_err_last());
+		if (error == 1)
+			log_info(
+			    "event=host_started state_dir=%s log=%s/host.log",
+			    l->host_owned, l->host_owned);
+		l->t.host_dir = l->host_owned;
+	}
 	if (open_backend(l, &l->b) < 0)
 		return cli_error(
 		    "target '%s': %s", ctx->target, amlops_err_last());
@@ -211,6 +222,7 @@ cli_loop_close(struct cli_loop *l)
 	amlops_source_free(l->src);
 	amlops_watch_lock_free(l->lock);
 	free(l->state_owned);
+	free(l->host_owned);
 }
 
 int

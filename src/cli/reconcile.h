@@ -27,6 +27,7 @@ struct cli_loop {
 
 	/* set by cli_loop_open(), freed by cli_loop_close() */
 	char *state_owned;
+	char *host_owned; /* the local host's state dir, once ensured */
 	struct amlops_watch_lock *lock;
 	struct amlops_source *src;
 	struct amlops_backend *b;

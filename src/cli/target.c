@@ -3,12 +3,16 @@
  * flags: the local `amlops host`, or Azure with its coordinates from the
  * flags, `.amlops.yml` or the environment.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "amlops/backend.h"
 #include "amlops/err.h"
+#include "amlops/hostinfo.h"
 #include "amlops/log.h"
 #include "amlops/source.h"
 #include "amlops/spec.h"
@@ -104,5 +108,82 @@ cli_target_open(struct amlops_backend **out, const struct cli_ctx *ctx,
 	ac.arm_url = first(t->arm_url, cfg ? cfg->arm_url : NULL);
 	error = amlops_azure_new(out, &ac);
 	amlops_source_config_free(cfg);
+	return error;
+}
+
+/* Runs `amlops host --detach` on `dir`; 0 when it came up. */
+static int
+start_host(const char *dir)
+{
+	char *argv[6];
+	pid_t pid;
+	int status, i = 0;
+
+	argv[i++] = "amlops";
+	argv[i++] = "host";
+	argv[i++] = "--detach";
+	argv[i++] = "--state-dir";
+	argv[i++] = (char *)dir;
+	argv[i] = NULL;
+	fflush(NULL);
+	if ((pid = fork()) < 0)
+		return amlops_err_sys(AMLOPS_ERROR, "cannot fork");
+	if (pid == 0) {
+		/* its "ok URL" line is for people: send it to stderr */
+		dup2(STDERR_FILENO, STDOUT_FILENO);
+		execv("/proc/self/exe", argv);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return amlops_err_sys(AMLOPS_ERROR, "waitpid");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return amlops_err_set(AMLOPS_ERROR,
+		    "could not start a local host in '%s' (see %s/host.log)",
+		    dir, dir);
+	return 0;
+}
+
+int
+cli_target_ensure_local_host(char **dir, const char *host_dir)
+{
+	struct amlops_hostinfo *info = NULL;
+	const char *env = getenv("AMLOPS_HOST_DIR");
+	char *d = NULL;
+	int error;
+
+	*dir = NULL;
+	if (host_dir == NULL && env && *env)
+		host_dir = env;
+	if (host_dir)
+		d = amlops_xstrdup(host_dir);
+	else if ((error = amlops_hostinfo_default_dir(&d)) < 0)
+		return error;
+	error = amlops_hostinfo_read(&info, d);
+	if (error == AMLOPS_ENOTFOUND) {
+		amlops_err_clear();
+		error = start_host(d);
+		/*
+		 * Another command may have started one there meanwhile: the
+		 * second host refuses the dir, and the first is as good.
+		 */
+		if (error < 0) {
+			char *m = amlops_xstrdup(amlops_err_last());
+
+			if (amlops_hostinfo_read(&info, d) == 0)
+				error = 0;
+			else
+				error = amlops_err_set(error, "%s", m);
+			free(m);
+		} else {
+			error = 1;
+		}
+	}
+	amlops_hostinfo_free(info);
+	if (error < 0) {
+		free(d);
+		return error;
+	}
+	*dir = d;
 	return error;
 }

@@ -86,4 +86,16 @@ int cli_target_opt(struct cli_target *t, int ch, const char *arg);
 int cli_target_open(struct amlops_backend **out, const struct cli_ctx *ctx,
     const struct cli_target *t);
 
+/*
+ * For the local target: makes sure an `amlops host` runs in the state
+ * dir `host_dir` (NULL: $AMLOPS_HOST_DIR, else the default dir), and
+ * starts one there in the background (`amlops host --detach`) when none
+ * does. Sets `*dir` to the state dir used; the caller frees it. Returns
+ * 1 when it started a host (the caller says so, with `*dir` and
+ * `*dir`/host.log), 0 when one was running, or an error with the
+ * message set. apply, reconcile and watch call it before
+ * cli_target_open() or amlops_local_new().
+ */
+int cli_target_ensure_local_host(char **dir, const char *host_dir);
+
 #endif
