@@ -241,4 +241,15 @@ struct amlops_watch_opts {
 int amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
     const struct amlops_watch_opts *opts);
 
+/* ------------------------------------------------------------------ */
+/* What an idle loop keeps resident */
+
+/*
+ * Process-wide set-up a long run does without; call it first, before
+ * anything starts libgit2, libcurl or OpenSSL. `tls_unused`: no TLS
+ * connection through OpenSSL can happen (the local target), so its
+ * error strings are never loaded.
+ */
+void amlops_watch_lean_start(int tls_unused);
+
 #endif

@@ -168,6 +168,7 @@ cmd_watch(int argc, char **argv, struct cli_ctx *ctx)
 	sigdelset(&waitmask, SIGHUP);
 	runmask = waitmask;
 
+	amlops_watch_lean_start(strcmp(ctx->target, "azure") != 0);
 	if ((rc = cli_loop_open(&l, ctx)) != EXIT_OK)
 		goto done;
 	metrics = amlops_watch_metrics_new(ctx->target);
