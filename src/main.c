@@ -18,19 +18,19 @@
 #endif
 
 static const struct cmd cmds[] = {
-	{"validate", cmd_validate, 0, "check endpoint YAML"},
-	{"plan", cmd_plan, CMD_NEEDS_REPO, "show the steps to a commit"},
-	{"apply", cmd_apply, CMD_NEEDS_REPO | CMD_NEEDS_TARGET,
-	    "apply one commit to the target"},
-	{"status", cmd_status, CMD_NEEDS_REPO, "show a commit's note"},
-	{"host", cmd_host, 0, "run the local control plane and model server"},
-	{"endpoint", cmd_endpoint, CMD_NEEDS_TARGET,
-	    "list, show, invoke, read logs of, delete endpoints"},
-	{"reconcile", cmd_reconcile, CMD_NEEDS_REPO | CMD_NEEDS_TARGET,
-	    "apply the branch head if it is new, once"},
-	{"watch", cmd_watch, CMD_NEEDS_REPO | CMD_NEEDS_TARGET,
-	    "apply each new commit, in a loop"},
-	{NULL, NULL, 0, NULL},
+    {"validate", cmd_validate, 0, "check endpoint YAML"},
+    {"plan", cmd_plan, CMD_NEEDS_REPO, "show the steps to a commit"},
+    {"apply", cmd_apply, CMD_NEEDS_REPO | CMD_NEEDS_TARGET,
+        "apply one commit to the target"},
+    {"status", cmd_status, CMD_NEEDS_REPO, "show a commit's note"},
+    {"host", cmd_host, 0, "run the local control plane and model server"},
+    {"endpoint", cmd_endpoint, CMD_NEEDS_TARGET,
+        "list, show, invoke, read logs of, delete endpoints"},
+    {"reconcile", cmd_reconcile, CMD_NEEDS_REPO | CMD_NEEDS_TARGET,
+        "apply the branch head if it is new, once"},
+    {"watch", cmd_watch, CMD_NEEDS_REPO | CMD_NEEDS_TARGET,
+        "apply each new commit, in a loop"},
+    {NULL, NULL, 0, NULL},
 };
 
 static void
@@ -79,19 +79,19 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"repo", required_argument, NULL, 'C'},
-		{"target", required_argument, NULL, 't'},
-		{"output", required_argument, NULL, 'o'},
-		{"verbose", no_argument, NULL, 'v'},
-		{"help", no_argument, NULL, 'h'},
-		{"version", no_argument, NULL, 'V'},
-		{NULL, 0, NULL, 0},
+	    {"repo", required_argument, NULL, 'C'},
+	    {"target", required_argument, NULL, 't'},
+	    {"output", required_argument, NULL, 'o'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct cli_ctx ctx = {
-		.progname = "amlops",
-		.repo = NULL,
-		.target = NULL,
-		.output = CLI_OUTPUT_TABLE,
+	    .progname = "amlops",
+	    .repo = NULL,
+	    .target = NULL,
+	    .output = CLI_OUTPUT_TABLE,
 	};
 	const struct cmd *c;
 	int ch, rc;
@@ -104,9 +104,11 @@ main(int argc, char **argv)
 			ctx.repo = optarg;
 			break;
 		case 't':
-			if (strcmp(optarg, "local") && strcmp(optarg, "azure")) {
-				fprintf(stderr, "amlops: unknown target '%s' "
-						"(expected 'local' or 'azure')\n",
+			if (strcmp(optarg, "local") &&
+			    strcmp(optarg, "azure")) {
+				fprintf(stderr,
+				    "amlops: unknown target '%s' "
+				    "(expected 'local' or 'azure')\n",
 				    optarg);
 				return EXIT_USAGE;
 			}
@@ -118,8 +120,9 @@ main(int argc, char **argv)
 			else if (!strcmp(optarg, "table"))
 				ctx.output = CLI_OUTPUT_TABLE;
 			else {
-				fprintf(stderr, "amlops: unknown output '%s' "
-						"(expected 'table' or 'json')\n",
+				fprintf(stderr,
+				    "amlops: unknown output '%s' "
+				    "(expected 'table' or 'json')\n",
 				    optarg);
 				return EXIT_USAGE;
 			}
@@ -146,16 +149,16 @@ main(int argc, char **argv)
 		if (!strcmp(c->name, argv[optind]))
 			break;
 	if (!c->name) {
-		fprintf(stderr, "amlops: unknown command '%s'\n\n",
-		    argv[optind]);
+		fprintf(
+		    stderr, "amlops: unknown command '%s'\n\n", argv[optind]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
 	if (!ctx.repo)
 		ctx.repo = ".";
 	if (!ctx.target)
-		ctx.target = getenv("AMLOPS_TARGET") ? getenv("AMLOPS_TARGET")
-						      : "local";
+		ctx.target =
+		    getenv("AMLOPS_TARGET") ? getenv("AMLOPS_TARGET") : "local";
 	amlops_log_init("amlops", ctx.verbose, 0);
 
 	/* each command parses its own flags from its own argv[0] */
@@ -166,8 +169,9 @@ main(int argc, char **argv)
 
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		if (errno != EPIPE)
-			fprintf(stderr, "amlops: error: cannot write output: "
-					"%s\n",
+			fprintf(stderr,
+			    "amlops: error: cannot write output: "
+			    "%s\n",
 			    strerror(errno));
 		return rc ? rc : EXIT_ERROR;
 	}

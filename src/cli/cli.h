@@ -11,8 +11,8 @@
 enum {
 	EXIT_OK = 0,
 	EXIT_ERROR = 1,
-	EXIT_CHANGES = 2,	/* plan --detailed-exitcode: changes pending */
-	EXIT_LOCKED = 3,	/* another run holds the lock */
+	EXIT_CHANGES = 2, /* plan --detailed-exitcode: changes pending */
+	EXIT_LOCKED = 3,  /* another run holds the lock */
 	EXIT_USAGE = 64,
 };
 
@@ -23,10 +23,10 @@ enum cli_output {
 
 struct cli_ctx {
 	const char *progname;
-	const char *repo;	/* --repo, default "." */
-	const char *target;	/* --target, default "local" */
-	enum cli_output output;	/* --output */
-	int verbose;		/* -v, repeatable */
+	const char *repo;       /* --repo, default "." */
+	const char *target;     /* --target, default "local" */
+	enum cli_output output; /* --output */
+	int verbose;            /* -v, repeatable */
 };
 
 enum cmd_flags {

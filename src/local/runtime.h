@@ -24,17 +24,17 @@
 struct amlops_runtime;
 
 struct amlops_runtime_opts {
-	const char *python;	/* interpreter, default "/usr/bin/python3" */
-	const char *bind;	/* scoring front address, default "127.0.0.1" */
-	int port;		/* scoring front port; 0 picks a free one */
-	size_t max_body;	/* request body limit, default 8 MiB */
-	size_t log_cap;		/* inference log size before it rotates to
-				   inference.log.1, default 8 MiB */
+	const char *python; /* interpreter, default "/usr/bin/python3" */
+	const char *bind;   /* scoring front address, default "127.0.0.1" */
+	int port;           /* scoring front port; 0 picks a free one */
+	size_t max_body;    /* request body limit, default 8 MiB */
+	size_t log_cap;     /* inference log size before it rotates to
+	                       inference.log.1, default 8 MiB */
 };
 
 /* Starts the scoring front and the supervisor. Free with _free(). */
-int amlops_runtime_new(struct amlops_runtime **out,
-    const struct amlops_runtime_opts *opts);
+int amlops_runtime_new(
+    struct amlops_runtime **out, const struct amlops_runtime_opts *opts);
 /* Stops every worker (SIGTERM, then SIGKILL) and the front; accepts NULL. */
 void amlops_runtime_free(struct amlops_runtime *rt);
 
@@ -44,7 +44,7 @@ int amlops_runtime_port(const struct amlops_runtime *rt);
 
 enum amlops_runtime_auth {
 	AMLOPS_RUNTIME_AUTH_KEY = 0,
-	AMLOPS_RUNTIME_AUTH_TOKEN,	/* aml_token / aad_token */
+	AMLOPS_RUNTIME_AUTH_TOKEN, /* aml_token / aad_token */
 };
 
 struct amlops_runtime_route {
@@ -62,7 +62,7 @@ struct amlops_runtime_route {
 struct amlops_runtime_endpoint {
 	const char *name;
 	enum amlops_runtime_auth auth;
-	const char *primary_key;	/* key auth */
+	const char *primary_key; /* key auth */
 	const char *secondary_key;
 	const struct amlops_runtime_route *traffic;
 	size_t ntraffic;
@@ -70,11 +70,10 @@ struct amlops_runtime_endpoint {
 	size_t nmirror;
 };
 
-int amlops_runtime_set_endpoint(struct amlops_runtime *rt,
-    const struct amlops_runtime_endpoint *ep);
+int amlops_runtime_set_endpoint(
+    struct amlops_runtime *rt, const struct amlops_runtime_endpoint *ep);
 /* Stops the endpoint's deployments and forgets it. */
-int amlops_runtime_remove_endpoint(struct amlops_runtime *rt,
-    const char *name);
+int amlops_runtime_remove_endpoint(struct amlops_runtime *rt, const char *name);
 
 /*
  * Token auth: the control plane issues tokens (POST .../token) and hands
@@ -86,15 +85,15 @@ int amlops_runtime_add_token(struct amlops_runtime *rt, const char *endpoint,
 struct amlops_runtime_deployment {
 	const char *endpoint;
 	const char *name;
-	const char *code_dir;		/* absolute: the materialised code */
-	const char *scoring_script;	/* relative to code_dir */
-	const char *model_dir;		/* absolute: AZUREML_MODEL_DIR */
-	int instance_count;		/* worker processes, >= 1 */
-	const cJSON *env;		/* environmentVariables, or NULL */
-	int request_timeout_ms;		/* default 5000 */
-	int max_concurrent_per_instance;	/* default 1 */
-	int max_queue_wait_ms;		/* default 500 */
-	const char *log_dir;		/* where inference logs go; exists */
+	const char *code_dir;            /* absolute: the materialised code */
+	const char *scoring_script;      /* relative to code_dir */
+	const char *model_dir;           /* absolute: AZUREML_MODEL_DIR */
+	int instance_count;              /* worker processes, >= 1 */
+	const cJSON *env;                /* environmentVariables, or NULL */
+	int request_timeout_ms;          /* default 5000 */
+	int max_concurrent_per_instance; /* default 1 */
+	int max_queue_wait_ms;           /* default 500 */
+	const char *log_dir;             /* where inference logs go; exists */
 };
 
 /*
@@ -103,17 +102,17 @@ struct amlops_runtime_deployment {
  * whose code, model or settings are unchanged keeps its workers when only
  * instance_count changes (scale up or down in place).
  */
-int amlops_runtime_deploy(struct amlops_runtime *rt,
-    const struct amlops_runtime_deployment *dep);
+int amlops_runtime_deploy(
+    struct amlops_runtime *rt, const struct amlops_runtime_deployment *dep);
 /* Stops a deployment's workers. */
-int amlops_runtime_remove(struct amlops_runtime *rt, const char *endpoint,
-    const char *deployment);
+int amlops_runtime_remove(
+    struct amlops_runtime *rt, const char *endpoint, const char *deployment);
 
 enum amlops_runtime_state {
-	AMLOPS_RUNTIME_STARTING = 0,	/* some worker has not finished init() */
-	AMLOPS_RUNTIME_READY,		/* every worker finished init() */
-	AMLOPS_RUNTIME_FAILED,		/* init() raised, or workers keep dying */
-	AMLOPS_RUNTIME_UNKNOWN,		/* no such deployment */
+	AMLOPS_RUNTIME_STARTING = 0, /* some worker has not finished init() */
+	AMLOPS_RUNTIME_READY,        /* every worker finished init() */
+	AMLOPS_RUNTIME_FAILED,       /* init() raised, or workers keep dying */
+	AMLOPS_RUNTIME_UNKNOWN,      /* no such deployment */
 };
 
 /*
