@@ -252,4 +252,7 @@ int amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
  */
 void amlops_watch_lean_start(int tls_unused);
 
+/* Before a long wait: returns the heap a pass freed to the system. */
+void amlops_watch_lean_idle(void);
+
 #endif

@@ -130,7 +130,7 @@ amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
 	    o->backoff_max_ms > 0 ? o->backoff_max_ms : 600000;
 	int64_t next_tick = 0, next_drift = -1, retry_at = -1, backoff = 0;
 	char failed[41] = "", done[41] = "", applied[41];
-	int use_inotify = !o->is_url && !o->poll, force = 1, error;
+	int use_inotify = !o->is_url && !o->poll, force = 1, worked = 0, error;
 
 	if (use_inotify && (error = amlops_watch_trigger_new(
 	                        &trig, amlops_source_gitdir(src))) < 0)
@@ -156,6 +156,7 @@ amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
 			run_mask(o, 1);
 			reload(src, b, o);
 			run_mask(o, 0);
+			worked = 1;
 			force = 1;
 			continue;
 		}
@@ -175,6 +176,7 @@ amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
 			run_mask(o, 1);
 			error = amlops_watch_reconcile(&pass, src, *b, &po);
 			run_mask(o, 0);
+			worked = 1;
 			(void)error;
 			amlops_err_clear();
 			switch (pass.result) {
@@ -215,6 +217,7 @@ amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
 			amlops_watch_drift(
 			    &drifted, src, *b, &po, o->self_heal);
 			run_mask(o, 0);
+			worked = 1;
 			amlops_err_clear();
 			next_drift = amlops_now_ms() + o->drift_interval_ms;
 			continue;
@@ -227,6 +230,10 @@ amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
 			timeout = min_wait(timeout, next_drift - now);
 		if (timeout < 0 && timeout != -1)
 			timeout = 0;
+		if (worked) {
+			amlops_watch_lean_idle();
+			worked = 0;
+		}
 		n = amlops_watch_trigger_wait(
 		    trig, timeout, debounce, o->waitmask);
 		if (n < 0) {
