@@ -4,10 +4,13 @@
  */
 #include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <git2.h>
 
@@ -615,23 +618,69 @@ signature(git_signature **out, git_repository *repo)
 	return 0;
 }
 
+/*
+ * Every amlops write of a notes ref or an applied ref holds an flock(2)
+ * on GITDIR/amlops-refs.lock, which the kernel drops when the process
+ * dies. Holding it, a `REF.lock` that libgit2 left is from a writer
+ * killed mid-write (kill -9 of apply lands there): removed, or the next
+ * run could not write the ref until someone deleted it. Returns the fd
+ * to pass to ref_guard_drop(), or -1 (nothing is removed then).
+ */
+static int
+ref_guard_take(struct amlops_source *src, const char *ref)
+{
+	size_t n = strlen(src->gitdir);
+	char *path;
+	int fd;
+
+	while (n > 1 && src->gitdir[n - 1] == '/')
+		n--; /* libgit2's path ends with a slash */
+	path = amlops_xasprintf("%.*s/amlops-refs.lock", (int)n, src->gitdir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+
+	free(path);
+	if (fd < 0)
+		return -1;
+	while (flock(fd, LOCK_EX) < 0)
+		if (errno != EINTR) {
+			close(fd);
+			return -1;
+		}
+	path = amlops_xasprintf("%.*s/%s.lock", (int)n, src->gitdir, ref);
+	if (unlink(path) == 0)
+		log_warnx("lock=%s result=removed reason=\"left by an amlops "
+		          "process that died writing the ref\"",
+		    path);
+	free(path);
+	return fd;
+}
+
+static void
+ref_guard_drop(int fd)
+{
+	if (fd >= 0)
+		close(fd); /* releases the flock */
+}
+
 int
 amlops_source_note_set(struct amlops_source *src, const char *ref,
     const char *commit, const char *text)
 {
 	git_signature *sig = NULL;
 	git_oid oid, note_oid;
-	int error;
+	int error, guard;
 
 	if (git_oid_fromstr(&oid, commit) < 0)
 		return amlops_err_set(
 		    AMLOPS_EINVALID, "'%s' is not a commit id", commit);
 	if ((error = signature(&sig, src->repo)) < 0)
 		return error;
+	guard = ref_guard_take(src, ref ? ref : AMLOPS_NOTES_REF);
 	if (git_note_create(&note_oid, src->repo, ref ? ref : AMLOPS_NOTES_REF,
 	        sig, sig, &oid, text, 1) < 0)
 		error =
 		    amlops_source_git_fail(AMLOPS_ERROR, "cannot write note");
+	ref_guard_drop(guard);
 	git_signature_free(sig);
 	return error;
 }
@@ -683,17 +732,19 @@ amlops_source_applied_set(
 	git_reference *ref = NULL;
 	git_commit *c = NULL;
 	char *name = NULL, *msg = NULL;
-	int error;
+	int error, guard;
 
 	if ((error = applied_ref(&name, target)) < 0)
 		goto done;
 	if ((error = amlops_source_lookup_commit(&c, src, commit)) < 0)
 		goto done;
 	msg = amlops_xasprintf("amlops: applied to %s", target);
+	guard = ref_guard_take(src, name);
 	if (git_reference_create(
 	        &ref, src->repo, name, git_commit_id(c), 1, msg) < 0)
 		error = amlops_source_git_fail(
 		    AMLOPS_ERROR, "cannot update applied ref");
+	ref_guard_drop(guard);
 done:
 	git_reference_free(ref);
 	git_commit_free(c);
