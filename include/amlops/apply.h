@@ -62,8 +62,11 @@
  * Crash safety. The note is written before the first request and after
  * every step; a rerun of the same commit keeps the earlier, unfinished
  * run in the note's "attempts" and, through the checks above, finishes
- * the work. A lock on the notes ref or the applied ref older than a
- * minute (left by a process killed while writing it) is removed.
+ * the work. amlops writes the notes ref and the applied ref holding an
+ * flock on GITDIR/amlops-refs.lock (dropped by the kernel when the
+ * process dies), so a REF.lock found then was left by a writer killed
+ * mid-write and is removed at once; one older than a minute is also
+ * removed before the run starts.
  */
 #ifndef AMLOPS_APPLY_H
 #define AMLOPS_APPLY_H
