@@ -17,8 +17,10 @@ HOST_PID=
 BG_PIDS=()
 STEP=0
 export AMLOPS_HOST_DIR=$T/state
-# a host started by a test never leaks into the user's default state dir
+# a host started by a test never leaks into the user's default state dir,
+# nor a clone into the user's cache: tests run in parallel (ctest -j)
 export XDG_STATE_HOME=$T/xdg
+export XDG_CACHE_HOME=$T/cache
 
 fail() {
 	echo "FAIL: $*" >&2

@@ -14,6 +14,11 @@ SUB=00000000-0000-0000-0000-000000000000
 API=2024-04-01
 WS=/subscriptions/$SUB/resourceGroups/local/providers/Microsoft.MachineLearningServices/workspaces/local
 STEP=0
+# nothing a test runs reaches the user's default state dir or cache, or
+# a host the user's AMLOPS_HOST_DIR names: tests run in parallel
+export XDG_STATE_HOME=$T/xdg
+export XDG_CACHE_HOME=$T/cache
+unset AMLOPS_HOST_DIR
 
 fail() {
 	echo "FAIL: $*" >&2

@@ -8,6 +8,9 @@ set -euo pipefail
 AMLOPS=${AMLOPS:?AMLOPS must name the amlops binary}
 PY=/usr/bin/python3
 TMP=$(mktemp -d /tmp/amlops-plan-cli.XXXXXX)
+# never the user's default state dir or host: tests run in parallel
+export XDG_STATE_HOME=$TMP/xdg XDG_CACHE_HOME=$TMP/cache
+unset AMLOPS_HOST_DIR
 HOSTPID=
 cleanup() {
 	if [ -n "$HOSTPID" ] && kill -0 "$HOSTPID" 2>/dev/null; then
