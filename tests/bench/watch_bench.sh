@@ -7,10 +7,14 @@
 #     with inotify on the refs, with --poll --interval 1s and with --poll
 #     --interval 30s (commits come at random moments, so polling costs
 #     half the interval on average);
-#   - idle CPU (utime+stime from /proc/PID/stat) and RSS (VmRSS) of watch
-#     over 60 s, inotify and --poll --interval 1s, against a named peer
+#   - idle CPU (utime+stime from /proc/PID/stat) and memory of watch over
+#     60 s, inotify and --poll --interval 1s, against a named peer
 #     measured at the same time: the naive poller, a bash loop running
-#     `git rev-parse HEAD` every second.
+#     `git rev-parse HEAD` every second. Memory is VmRSS, split into
+#     RssAnon (private to the process) and RssFile (pages of the binary
+#     and its ~40 shared libraries, in the page cache for every process
+#     that maps them), and Pss (shared pages divided among the processes
+#     that map them); then the inotify watch's largest mappings.
 #
 # The commits touch a README only: the plan is empty, so the figure is
 # detection plus the pass up to the apply (fetch, resolve, read live
@@ -155,16 +159,26 @@ sleep 1
 ticks() { # utime+stime of PID and its children that it waited for
 	awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"
 }
-# mem PID: "VmRSS RssAnon Pss" in kB (Pss: shared library pages divided
-# among the processes that map them)
+# mem PID: "VmRSS RssAnon RssFile Pss" in kB (Pss: shared library pages
+# divided among the processes that map them)
 mem() {
 	echo "$(awk '/^VmRSS:/ {print $2}' "/proc/$1/status")" \
 	    "$(awk '/^RssAnon:/ {print $2}' "/proc/$1/status")" \
+	    "$(awk '/^RssFile:/ {print $2}' "/proc/$1/status")" \
 	    "$(awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup")"
+}
+# maps PID: its largest mappings by Rss, "name MB" a line
+maps() {
+	awk '/^[0-9a-f]+-/ { n = split($6, p, "/"); name = n ? p[n] : "[anon]" }
+	    /^Rss:/ { r[name] += $2 }
+	    END { for (k in r) printf "%d %s\n", r[k], k }' "/proc/$1/smaps" |
+	    sort -rn | head -8 | awk '{ printf "%s %.1f\n", $2, $1 / 1024 }'
 }
 a1=$(ticks "$PI"); b1=$(ticks "$PP"); c1=$(ticks "$PEER")
 sleep "$IDLE"
 a2=$(ticks "$PI"); b2=$(ticks "$PP"); c2=$(ticks "$PEER")
+mi=$(mem "$PI"); mp=$(mem "$PP"); mc=$(mem "$PEER")
+maps "$PI" >"$T/maps-ino"
 HZ=$(getconf CLK_TCK)
 
 {
@@ -184,18 +198,22 @@ i, a, b = (max(1, int(x)) for x in sys.argv[1:])
 print("  ratio of medians: poll 1s / inotify = %.0fx, poll 30s / inotify = %.0fx" % (a / i, b / i))' \
 	    "$ino" "$p1" "$p30"
 	echo
-	echo "idle over ${IDLE}s (CPU % of one core; memory in MB: VmRSS, private RssAnon, Pss):"
+	echo "idle over ${IDLE}s (CPU % of one core; memory in MB: VmRSS = RssAnon"
+	echo "(private) + RssFile (binary and shared libraries), and Pss):"
+	# shellcheck disable=SC2086 # mi, mp, mc: four numbers each
 	$PY -c 'import sys
 hz, idle = int(sys.argv[1]), float(sys.argv[2])
 a = sys.argv[3:]
-rows = [("amlops watch (inotify)", a[0:5]), ("amlops watch --poll 1s", a[5:10]),
-        ("peer: bash + git 1s", a[10:15])]
-for name, (t1, t2, rss, anon, pss) in rows:
+rows = [("amlops watch (inotify)", a[0:6]), ("amlops watch --poll 1s", a[6:12]),
+        ("peer: bash + git 1s", a[12:18])]
+for name, (t1, t2, rss, anon, file, pss) in rows:
     cpu = (int(t2) - int(t1)) / hz / idle * 100
-    print("  %-24s cpu %6.3f %%  rss %5.1f  anon %5.1f  pss %5.1f" %
-          (name, cpu, int(rss) / 1024, int(anon) / 1024, int(pss) / 1024))' \
-	    "$HZ" "$IDLE" "$a1" "$a2" $(mem "$PI") "$b1" "$b2" $(mem "$PP") \
-	    "$c1" "$c2" $(mem "$PEER")
+    print("  %-24s cpu %6.3f %%  rss %5.1f  anon %5.1f  file %5.1f  pss %5.1f" %
+          (name, cpu, int(rss) / 1024, int(anon) / 1024, int(file) / 1024,
+           int(pss) / 1024))' \
+	    "$HZ" "$IDLE" "$a1" "$a2" $mi "$b1" "$b2" $mp "$c1" "$c2" $mc
+	echo "  amlops watch (inotify), largest mappings (MB):" \
+	    "$(awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }' "$T/maps-ino")"
 	echo "  (CPU resolution: 1 tick = $((1000 / HZ)) ms over ${IDLE} s = $($PY -c "print('%.3f' % (100 / $HZ / $IDLE))") %)"
 	echo
 	echo "reproduce: tests/bench/watch_bench.sh   (AMLOPS=path N=$N N1=$N1 N30=$N30 IDLE=$IDLE)"
