@@ -15,6 +15,7 @@
 #     and its ~40 shared libraries, in the page cache for every process
 #     that maps them), and Pss (shared pages divided among the processes
 #     that map them); then the inotify watch's largest mappings.
+#     Why those figures and not less: tests/bench/watch_memory.md.
 #
 # The commits touch a README only: the plan is empty, so the figure is
 # detection plus the pass up to the apply (fetch, resolve, read live
