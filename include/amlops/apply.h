@@ -64,8 +64,10 @@
  * run in the note's "attempts" and, through the checks above, finishes
  * the work. amlops writes the notes ref and the applied ref holding an
  * flock on GITDIR/amlops-refs.lock (dropped by the kernel when the
- * process dies), so a REF.lock found then was left by a writer killed
- * mid-write and is removed at once; one older than a minute is also
+ * process dies) and recording "PID REF" in it until the write is done;
+ * a record found there names a writer killed mid-write, whose REF.lock
+ * is removed at once. Any other lock on those refs stops the run (it is
+ * another writer's) unless it is older than a minute, when it is
  * removed before the run starts.
  */
 #ifndef AMLOPS_APPLY_H

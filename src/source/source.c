@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -621,23 +622,27 @@ signature(git_signature **out, git_repository *repo)
 /*
  * Every amlops write of a notes ref or an applied ref holds an flock(2)
  * on GITDIR/amlops-refs.lock, which the kernel drops when the process
- * dies. Holding it, a `REF.lock` that libgit2 left is from a writer
- * killed mid-write (kill -9 of apply lands there): removed, or the next
- * run could not write the ref until someone deleted it. Returns the fd
- * to pass to ref_guard_drop(), or -1 (nothing is removed then).
+ * dies, and records "PID REF" in it until the write is done. A record
+ * found there by the next writer (holding the flock) is a writer that
+ * was killed mid-write (kill -9 of apply lands there): the REF.lock
+ * libgit2 left for it is removed, or no later run could write that ref
+ * until someone deleted it. A REF.lock without such a record is another
+ * writer's (git itself) and stays. Returns the fd to pass to
+ * ref_guard_drop(), or -1 (the write goes on unguarded).
  */
 static int
 ref_guard_take(struct amlops_source *src, const char *ref)
 {
 	size_t n = strlen(src->gitdir);
-	char *path;
+	char *path, *rec, buf[512], dead[256];
+	ssize_t len;
+	long pid;
 	int fd;
 
 	while (n > 1 && src->gitdir[n - 1] == '/')
 		n--; /* libgit2's path ends with a slash */
 	path = amlops_xasprintf("%.*s/amlops-refs.lock", (int)n, src->gitdir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-
 	free(path);
 	if (fd < 0)
 		return -1;
@@ -646,20 +651,37 @@ ref_guard_take(struct amlops_source *src, const char *ref)
 			close(fd);
 			return -1;
 		}
-	path = amlops_xasprintf("%.*s/%s.lock", (int)n, src->gitdir, ref);
-	if (unlink(path) == 0)
-		log_warnx("lock=%s result=removed reason=\"left by an amlops "
-		          "process that died writing the ref\"",
-		    path);
-	free(path);
+	len = pread(fd, buf, sizeof(buf) - 1, 0);
+	buf[len > 0 ? len : 0] = '\0';
+	if (sscanf(buf, "%ld %255s", &pid, dead) == 2 &&
+	    !strncmp(dead, "refs/", 5) && !strstr(dead, "..")) {
+		path =
+		    amlops_xasprintf("%.*s/%s.lock", (int)n, src->gitdir, dead);
+		if (unlink(path) == 0)
+			log_warnx(
+			    "lock=%s result=removed reason=\"left by "
+			    "amlops pid %ld, which died writing the ref\"",
+			    path, pid);
+		free(path);
+	}
+	rec = amlops_xasprintf("%ld %s\n", (long)getpid(), ref);
+	if (ftruncate(fd, 0) < 0 ||
+	    pwrite(fd, rec, strlen(rec), 0) != (ssize_t)strlen(rec))
+		log_debug("%s: cannot record the write: %s", __func__,
+		    strerror(errno));
+	free(rec);
 	return fd;
 }
 
+/* The write is done (or failed cleanly): no record, no flock. */
 static void
 ref_guard_drop(int fd)
 {
-	if (fd >= 0)
-		close(fd); /* releases the flock */
+	if (fd < 0)
+		return;
+	if (ftruncate(fd, 0) < 0)
+		log_debug("%s: %s", __func__, strerror(errno));
+	close(fd); /* releases the flock */
 }
 
 int
