@@ -2,7 +2,8 @@
  * What a long-running `amlops watch` keeps resident between passes: the
  * process-wide library set-up it does not need, and the heap a pass
  * leaves free. See amlops/watch.h (amlops_watch_lean_start,
- * amlops_watch_lean_idle) and tests/bench/watch_bench.sh for the figures.
+ * amlops_watch_lean_idle); tests/bench/watch_memory.md has the figures and
+ * what else was tried.
  */
 #include <malloc.h>
 #include <openssl/crypto.h>
