@@ -10,11 +10,12 @@
  * head (an existing note is never replaced). With `push`, the notes ref
  * and, after a full success, the applied ref go back to origin.
  *
- * The loop (amlops_watch_run) repeats passes: on a change of the refs of
- * a local repository (inotify on its loose refs and packed-refs, with a
- * short debounce), or every `interval` (with jitter) for a URL or with
- * `poll`. A failed pass of a head is retried with exponential backoff,
- * not every tick; a new head is tried at once. With `drift_interval`,
+ * The loop (amlops_watch_run) repeats passes, each in a child process
+ * so that the waiting parent never starts libgit2, libcurl or OpenSSL: on a
+ * change of the refs of a local repository (inotify on its loose refs and
+ * packed-refs, with a short debounce), or every `interval` (with jitter) for a
+ * URL or with `poll`. A failed pass of a head is retried with exponential
+ * backoff, not every tick; a new head is tried at once. With `drift_interval`,
  * the live state of every endpoint is compared now and then with the
  * applied commit and drift is logged and counted, or corrected with
  * `self_heal`.
@@ -110,6 +111,25 @@ int amlops_watch_server_start(struct amlops_watch_server **out,
     const char *listen, struct amlops_watch_metrics *m,
     int64_t unhealthy_after_ms);
 int amlops_watch_server_port(const struct amlops_watch_server *s);
+
+/*
+ * As amlops_watch_server_start(), but with no thread of its own: the
+ * caller waits on amlops_watch_server_fd() (readable when a request
+ * needs work) and then calls amlops_watch_server_run(). amlops watch
+ * uses it so that its process has one thread and forks safely.
+ */
+int amlops_watch_server_start_polled(struct amlops_watch_server **out,
+    const char *listen, struct amlops_watch_metrics *m,
+    int64_t unhealthy_after_ms);
+int amlops_watch_server_fd(const struct amlops_watch_server *s);
+void amlops_watch_server_run(void *s); /* a struct amlops_watch_server */
+
+/* A descriptor served while the loop waits: `run` when it is readable. */
+struct amlops_watch_serve {
+	int fd;
+	void (*run)(void *ctx);
+	void *ctx;
+};
 void amlops_watch_server_stop(struct amlops_watch_server *s);
 
 /* ------------------------------------------------------------------ */
@@ -206,6 +226,10 @@ void amlops_watch_trigger_free(struct amlops_watch_trigger *t);
  */
 int amlops_watch_trigger_wait(struct amlops_watch_trigger *t,
     int64_t timeout_ms, int64_t debounce_ms, const sigset_t *sigmask);
+/* The same, serving `sv` (may be NULL) meanwhile. */
+int amlops_watch_trigger_wait_serving(struct amlops_watch_trigger *t,
+    int64_t timeout_ms, int64_t debounce_ms, const sigset_t *sigmask,
+    const struct amlops_watch_serve *sv);
 
 /* ------------------------------------------------------------------ */
 /* The loop */
@@ -219,27 +243,124 @@ struct amlops_watch_opts {
 	int64_t backoff_max_ms;    /* 0: 10 min */
 	int64_t drift_interval_ms; /* 0: no drift checks */
 	int self_heal;
-	int is_url;                    /* the source was opened from a URL */
+	int is_url;                    /* the source is a URL */
 	volatile sig_atomic_t *reload; /* SIGHUP; may be NULL */
 	/* The mask to wait with (signals blocked outside the waits). */
 	const sigset_t *waitmask;
 	/* The mask during a pass (signals unblocked); may be NULL. */
 	const sigset_t *runmask;
+	/* Served in every wait, a pass's included; may be NULL. */
+	const struct amlops_watch_serve *serve;
 	/*
-	 * Opens the target's backend again after a reload (the
-	 * repository's .amlops.yml may name another workspace).
+	 * Run in each child: open the source (a URL is fetched) and the
+	 * target's backend, and free them. A failed open sets the message
+	 * the user sees.
 	 */
-	int (*reopen)(void *ctx, struct amlops_backend **out);
-	void *reopen_ctx;
+	int (*open)(
+	    void *ctx, struct amlops_source **src, struct amlops_backend **b);
+	void (*close)(
+	    void *ctx, struct amlops_source *src, struct amlops_backend *b);
+	void *open_ctx;
 };
 
 /*
- * Runs the loop until *opts->pass.stop is set; returns 0 then. `*b` may
- * be replaced on reload (the old one freed). A negative code only when
- * the loop cannot run at all (inotify).
+ * Runs the loop until *opts->pass.stop is set; returns 0 then. The loop
+ * itself never opens the repository or the target: every pass, drift
+ * check and reload runs in a child (amlops_watch_child_run), and a first
+ * child checks that both open. A negative code when the loop cannot run
+ * at all (that first open, inotify), with the message.
  */
-int amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
-    const struct amlops_watch_opts *opts);
+int amlops_watch_run(const struct amlops_watch_opts *opts);
+
+/* ------------------------------------------------------------------ */
+/* A pass in a child process (src/watch/child.c has the message format) */
+
+enum amlops_watch_kind {
+	AMLOPS_WATCH_KIND_PROBE = 0, /* open the source and the target */
+	AMLOPS_WATCH_KIND_RECONCILE,
+	AMLOPS_WATCH_KIND_DRIFT,
+	AMLOPS_WATCH_KIND_RELOAD,
+};
+
+/* "probe", "reconcile", "drift", "reload". */
+const char *amlops_watch_kind_name(enum amlops_watch_kind k);
+
+#define AMLOPS_WATCH_MSG_MAX 8192 /* bytes of one outcome message */
+#define AMLOPS_WATCH_MSG_STEPS 48 /* aspect/result pairs in one */
+
+struct amlops_watch_outcome_step {
+	char aspect[32];
+	char result[24];
+	uint64_t n;
+};
+
+/* What a child reports. */
+struct amlops_watch_outcome {
+	enum amlops_watch_kind kind;
+	enum amlops_watch_result result; /* FAILED: see error */
+	char head[41];                   /* "" when unknown */
+	char applied[41];                /* before the pass; "" when none */
+	int64_t ms;
+	uint64_t retries; /* HTTP requests sent again by the child */
+	struct amlops_watch_outcome_step steps[AMLOPS_WATCH_MSG_STEPS];
+	size_t nsteps;
+	char drift[16]; /* a drift check's result; "" for the others */
+	uint64_t drifted;
+	char gitdir[1024]; /* a probe's */
+	char error[1024];
+};
+
+/* The message of `o` appended to `out`; AMLOPS_EINVALID when too big. */
+int amlops_watch_outcome_format(
+    struct amlops_buf *out, const struct amlops_watch_outcome *o);
+
+/*
+ * Parses a message; AMLOPS_EINVALID with "pass child message: ..." (the
+ * line and what is wrong with it) when it is not one, `o` then zeroed
+ * with result FAILED.
+ */
+int amlops_watch_outcome_parse(
+    struct amlops_watch_outcome *o, const char *msg, size_t len);
+
+/* Formats `o` and writes it to `fd` (in the child). */
+int amlops_watch_child_write(int fd, const struct amlops_watch_outcome *o);
+
+struct amlops_watch_child_opts {
+	/* Set by the first SIGTERM/SIGINT: forwarded to the child as
+	 * SIGTERM (in the child, the same flag stops the apply). */
+	volatile sig_atomic_t *stop;
+	const sigset_t *waitmask; /* the parent's, while it waits */
+	const sigset_t *runmask;  /* the child's; NULL: inherited */
+	const struct amlops_watch_serve *serve; /* meanwhile; may be NULL */
+};
+
+/*
+ * Forks; the child closes the sockets it inherited, takes SIGTERM and
+ * SIGINT as "stop" only, ignores SIGHUP, calls fn(ctx, fd) (which
+ * writes its outcome to fd with amlops_watch_child_write()) and
+ * _exit()s. The parent reads the message (at most AMLOPS_WATCH_MSG_MAX
+ * bytes) and reaps the child. Returns 0 with *out parsed, or a negative
+ * code when the child died by a signal ("pass child killed by signal
+ * SIGKILL"), wrote nothing or a bad message: *out then has result
+ * FAILED (drift "failed" for a drift check) and the message in error.
+ */
+int amlops_watch_child_run(struct amlops_watch_outcome *out,
+    enum amlops_watch_kind kind, void (*fn)(void *ctx, int fd), void *ctx,
+    const struct amlops_watch_child_opts *o);
+
+/* The running child's pid, 0 when none: a second signal SIGKILLs it. */
+extern volatile sig_atomic_t amlops_watch_child_pid;
+
+/* In a child: the steps and the drift check counted in `m`, into `o`. */
+void amlops_watch_metrics_export(
+    struct amlops_watch_metrics *m, struct amlops_watch_outcome *o);
+/*
+ * In the parent: a child's outcome into `m`: a probe's applied commit,
+ * a reconcile (unless up to date, its error as the failing reason), a
+ * drift check, steps and HTTP retries.
+ */
+void amlops_watch_metrics_merge(
+    struct amlops_watch_metrics *m, const struct amlops_watch_outcome *o);
 
 /* ------------------------------------------------------------------ */
 /* What an idle loop keeps resident */

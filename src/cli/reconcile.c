@@ -135,6 +135,9 @@ on_signal(int sig)
 		if (write(STDERR_FILENO, again, sizeof(again) - 1) < 0) {
 			/* nothing more to do about it */
 		}
+		/* watch: the pass's child goes with it */
+		if (amlops_watch_child_pid > 0)
+			kill((pid_t)amlops_watch_child_pid, SIGKILL);
 		_exit(128 + sig);
 	}
 	cli_loop_stop = 1;
@@ -148,8 +151,9 @@ open_backend(void *arg, struct amlops_backend **out)
 	return cli_target_open(out, l->ctx, &l->t);
 }
 
-int
-cli_loop_open(struct cli_loop *l, struct cli_ctx *ctx)
+/* Logging, the signal handlers, the lock. */
+static int
+loop_begin(struct cli_loop *l, struct cli_ctx *ctx)
 {
 	struct sigaction sa;
 	int error;
@@ -183,22 +187,34 @@ cli_loop_open(struct cli_loop *l, struct cli_ctx *ctx)
 	            (strchr(ctx->repo, '@') && strchr(ctx->repo, ':') &&
 	                (!strchr(ctx->repo, '/') ||
 	                    strchr(ctx->repo, ':') < strchr(ctx->repo, '/')));
-	if (amlops_source_open(&l->src, ctx->repo, NULL) < 0)
+	return EXIT_OK;
+}
+
+/* The local host, started when none runs. */
+static int
+loop_host(struct cli_loop *l)
+{
+	int error;
+
+	if (strcmp(l->ctx->target, "azure") == 0)
+		return EXIT_OK;
+	/* as apply does: a host in the background when none runs */
+	if ((error = cli_target_ensure_local_host(
+	         &l->host_owned, l->t.host_dir)) < 0)
 		return cli_error("%s", amlops_err_last());
-	if (strcmp(ctx->target, "azure") != 0) {
-		/* as apply does: a host in the background when none runs */
-		if ((error = cli_target_ensure_local_host(
-		         &l->host_owned, l->t.host_dir)) < 0)
-			return cli_error("%s", amlops_err_last());
-		if (error == 1)
-			log_info(
-			    "event=host_started state_dir=%s log=%s/host.log",
-			    l->host_owned, l->host_owned);
-		l->t.host_dir = l->host_owned;
-	}
-	if (open_backend(l, &l->b) < 0)
-		return cli_error(
-		    "target '%s': %s", ctx->target, amlops_err_last());
+	if (error == 1)
+		log_info("event=host_started state_dir=%s log=%s/host.log",
+		    l->host_owned, l->host_owned);
+	l->t.host_dir = l->host_owned;
+	return EXIT_OK;
+}
+
+/* l->pass, from the flags and the local host's address. */
+static void
+loop_fill(struct cli_loop *l)
+{
+	struct cli_ctx *ctx = l->ctx;
+
 	if (strcmp(ctx->target, "azure") != 0 &&
 	    amlops_hostinfo_read(&l->info, l->t.host_dir) == 0)
 		l->pass.target_url = l->info->url;
@@ -211,7 +227,63 @@ cli_loop_open(struct cli_loop *l, struct cli_ctx *ctx)
 	l->pass.open_backend = open_backend;
 	l->pass.backend_ctx = l;
 	l->pass.stop = &cli_loop_stop;
+}
+
+int
+cli_loop_open(struct cli_loop *l, struct cli_ctx *ctx)
+{
+	int rc;
+
+	if ((rc = loop_begin(l, ctx)) != EXIT_OK)
+		return rc;
+	if (amlops_source_open(&l->src, ctx->repo, NULL) < 0)
+		return cli_error("%s", amlops_err_last());
+	if ((rc = loop_host(l)) != EXIT_OK)
+		return rc;
+	if (open_backend(l, &l->b) < 0)
+		return cli_error(
+		    "target '%s': %s", ctx->target, amlops_err_last());
+	loop_fill(l);
 	return EXIT_OK;
+}
+
+int
+cli_loop_prepare(struct cli_loop *l, struct cli_ctx *ctx)
+{
+	int rc;
+
+	if ((rc = loop_begin(l, ctx)) != EXIT_OK)
+		return rc;
+	if ((rc = loop_host(l)) != EXIT_OK)
+		return rc;
+	loop_fill(l);
+	return EXIT_OK;
+}
+
+int
+cli_loop_connect(
+    void *arg, struct amlops_source **src, struct amlops_backend **b)
+{
+	struct cli_loop *l = arg;
+	int error;
+
+	*src = NULL;
+	*b = NULL;
+	amlops_watch_lean_start(strcmp(l->ctx->target, "azure") != 0);
+	if ((error = amlops_source_open(src, l->ctx->repo, NULL)) < 0)
+		return error;
+	if ((error = open_backend(l, b)) < 0)
+		return amlops_err_prefix(error, "target '%s'", l->ctx->target);
+	return 0;
+}
+
+void
+cli_loop_disconnect(
+    void *arg, struct amlops_source *src, struct amlops_backend *b)
+{
+	(void)arg;
+	amlops_backend_free(b);
+	amlops_source_free(src);
 }
 
 void

@@ -101,4 +101,17 @@ int cli_loop_duration(const char *s, int64_t *out);
 int cli_loop_open(struct cli_loop *l, struct cli_ctx *ctx);
 void cli_loop_close(struct cli_loop *l);
 
+/*
+ * For amlops watch, whose long-running process never opens the source
+ * or the backend (it would start libgit2 and libcurl): as
+ * cli_loop_open() without them. Each pass's child opens and frees them
+ * with cli_loop_connect() and cli_loop_disconnect() (`arg` is the
+ * cli_loop), the messages set as cli_loop_open() prints them.
+ */
+int cli_loop_prepare(struct cli_loop *l, struct cli_ctx *ctx);
+int cli_loop_connect(
+    void *arg, struct amlops_source **src, struct amlops_backend **b);
+void cli_loop_disconnect(
+    void *arg, struct amlops_source *src, struct amlops_backend *b);
+
 #endif

@@ -4,6 +4,8 @@
  * --poll) is fetched every --interval. SIGTERM or SIGINT ends the step
  * in flight, writes the note and exits 0; a second one exits at once;
  * SIGHUP reloads .amlops.yml. --listen serves /healthz and /metrics.
+ * This process only waits, serves and counts; each pass runs in a child
+ * (amlops_watch_run), which opens the repository and the target.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -90,6 +92,7 @@ cmd_watch(int argc, char **argv, struct cli_ctx *ctx)
 	struct amlops_watch_opts wo;
 	struct amlops_watch_metrics *metrics = NULL;
 	struct amlops_watch_server *server = NULL;
+	struct amlops_watch_serve serve;
 	const char *listen = NULL;
 	int64_t unhealthy_ms = 15 * 60 * 1000, v;
 	sigset_t block, waitmask, runmask;
@@ -154,8 +157,8 @@ cmd_watch(int argc, char **argv, struct cli_ctx *ctx)
 	/*
 	 * Signals stay blocked but inside the waits and the passes, so
 	 * that one that comes between a check of the flag and the wait
-	 * still ends the wait; the server's threads start with them
-	 * blocked and never take one.
+	 * still ends the wait. The server has no thread: it is served in
+	 * those waits, so that the process can fork a pass safely.
 	 */
 	sigemptyset(&block);
 	sigaddset(&block, SIGTERM);
@@ -168,13 +171,13 @@ cmd_watch(int argc, char **argv, struct cli_ctx *ctx)
 	sigdelset(&waitmask, SIGHUP);
 	runmask = waitmask;
 
-	amlops_watch_lean_start(strcmp(ctx->target, "azure") != 0);
-	if ((rc = cli_loop_open(&l, ctx)) != EXIT_OK)
+	/* the source and the target open in each pass's child */
+	if ((rc = cli_loop_prepare(&l, ctx)) != EXIT_OK)
 		goto done;
 	metrics = amlops_watch_metrics_new(ctx->target);
 	l.pass.metrics = metrics;
 	if (listen) {
-		if (amlops_watch_server_start(
+		if (amlops_watch_server_start_polled(
 		        &server, listen, metrics, unhealthy_ms) < 0) {
 			rc = cli_error("%s", amlops_err_last());
 			goto done;
@@ -193,9 +196,16 @@ cmd_watch(int argc, char **argv, struct cli_ctx *ctx)
 	wo.reload = &cli_loop_reload;
 	wo.waitmask = &waitmask;
 	wo.runmask = &runmask;
-	wo.reopen = l.pass.open_backend;
-	wo.reopen_ctx = l.pass.backend_ctx;
-	if (amlops_watch_run(l.src, &l.b, &wo) < 0) {
+	if (server) {
+		serve.fd = amlops_watch_server_fd(server);
+		serve.run = amlops_watch_server_run;
+		serve.ctx = server;
+		wo.serve = &serve;
+	}
+	wo.open = cli_loop_connect;
+	wo.close = cli_loop_disconnect;
+	wo.open_ctx = &l;
+	if (amlops_watch_run(&wo) < 0) {
 		rc = cli_error("%s", amlops_err_last());
 		goto done;
 	}

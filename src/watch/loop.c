@@ -2,6 +2,9 @@
  * The watch loop: waits for a ref change (inotify) or the next tick
  * (polling), runs a reconcile pass, retries a failed head with
  * exponential backoff, checks drift now and then, and reloads on SIGHUP.
+ * Every pass, drift check and reload runs in a child (child.c) that
+ * opens the repository and the target itself, so this process never
+ * starts libgit2, libcurl or OpenSSL and idles small.
  * Signals are blocked outside the waits and the passes (opts->waitmask
  * and opts->runmask say what to unblock), so that a SIGTERM that comes
  * between two checks of the flag still ends the wait at once.
@@ -13,6 +16,7 @@
 
 #include "amlops/err.h"
 #include "amlops/log.h"
+#include "amlops/rest.h"
 #include "amlops/source.h"
 #include "amlops/spec.h"
 #include "amlops/util.h"
@@ -36,37 +40,15 @@ stopped(const struct amlops_watch_opts *o)
 	return o->pass.stop && *o->pass.stop;
 }
 
-static void
-run_mask(const struct amlops_watch_opts *o, int running)
-{
-	if (running && o->runmask)
-		pthread_sigmask(SIG_SETMASK, o->runmask, NULL);
-	else if (!running && o->waitmask) {
-		sigset_t all;
-
-		sigemptyset(&all);
-		sigaddset(&all, SIGTERM);
-		sigaddset(&all, SIGINT);
-		sigaddset(&all, SIGHUP);
-		pthread_sigmask(SIG_BLOCK, &all, NULL);
-	}
-}
-
-/* SIGHUP: .amlops.yml at the head again, and the backend it names. */
-static void
-reload(struct amlops_source *src, struct amlops_backend **b,
-    const struct amlops_watch_opts *o)
+/* SIGHUP, in a child: .amlops.yml at the head again, checked and logged. */
+static int
+reload(struct amlops_source *src, const struct amlops_watch_opts *o)
 {
 	struct amlops_source_config *cfg = NULL;
 	struct amlops_diags diags = AMLOPS_DIAGS_INIT;
-	struct amlops_backend *nb = NULL;
 	char head[41];
 	int error;
 
-	log_info("event=reload");
-	if (o->is_url && amlops_source_fetch(src) < 0)
-		log_warnx("event=reload_fetch_failed error=\"%s\"",
-		    amlops_err_last());
 	if ((error = amlops_source_resolve(
 	         head, src, o->pass.branch ? o->pass.branch : "HEAD")) < 0) {
 		log_error(
@@ -90,19 +72,152 @@ reload(struct amlops_source *src, struct amlops_backend **b,
 	         "workspace=%s",
 	    head, cfg->notes_ref ? cfg->notes_ref : AMLOPS_NOTES_REF,
 	    cfg->npaths, cfg->workspace ? cfg->workspace : "-");
-	if (o->reopen) {
-		if (o->reopen(o->reopen_ctx, &nb) < 0) {
-			log_error("event=reload_failed error=\"%s\"",
-			    amlops_err_last());
-			goto done;
-		}
-		amlops_backend_free(*b);
-		*b = nb;
-	}
 done:
-	amlops_err_clear();
 	amlops_diags_release(&diags);
 	amlops_source_config_free(cfg);
+	return error;
+}
+
+/* What a child does; `po` is the pass's own copy. */
+struct job {
+	const struct amlops_watch_opts *o;
+	struct amlops_watch_pass_opts po;
+};
+
+/* In the child: open, run the pass, write the outcome. */
+static void
+job_run(void *arg, int fd, enum amlops_watch_kind kind)
+{
+	struct job *j = arg;
+	struct amlops_watch_outcome out;
+	struct amlops_source *src = NULL;
+	struct amlops_backend *b = NULL;
+	struct amlops_watch_metrics *m;
+	struct amlops_watch_pass pass;
+	uint64_t retries0 = amlops_http_retries();
+	size_t drifted;
+	int error;
+
+	memset(&out, 0, sizeof(out));
+	out.kind = kind;
+	out.result = AMLOPS_WATCH_FAILED;
+	m = amlops_watch_metrics_new(j->po.target);
+	j->po.metrics = m;
+	if ((error = j->o->open(j->o->open_ctx, &src, &b)) < 0)
+		goto done;
+	/* opening a URL fetched it */
+	j->po.fetch = 0;
+	switch (kind) {
+	case AMLOPS_WATCH_KIND_PROBE:
+		snprintf(out.gitdir, sizeof(out.gitdir), "%s",
+		    amlops_source_gitdir(src));
+		if (amlops_source_applied_get(out.applied, src,
+		        j->po.target ? j->po.target : "local") < 0)
+			out.applied[0] = '\0';
+		amlops_err_clear();
+		out.result = AMLOPS_WATCH_SUCCEEDED;
+		break;
+	case AMLOPS_WATCH_KIND_RECONCILE:
+		error = amlops_watch_reconcile(&pass, src, b, &j->po);
+		out.result = pass.result;
+		memcpy(out.head, pass.head, sizeof(out.head));
+		memcpy(out.applied, pass.applied, sizeof(out.applied));
+		out.ms = pass.ms;
+		if (out.result == AMLOPS_WATCH_FAILED)
+			error = error < 0 ? error : AMLOPS_ERROR;
+		break;
+	case AMLOPS_WATCH_KIND_DRIFT:
+		error = amlops_watch_drift(
+		    &drifted, src, b, &j->po, j->o->self_heal);
+		out.result =
+		    error < 0 ? AMLOPS_WATCH_FAILED : AMLOPS_WATCH_SUCCEEDED;
+		break;
+	case AMLOPS_WATCH_KIND_RELOAD:
+		error = reload(src, j->o);
+		out.result =
+		    error < 0 ? AMLOPS_WATCH_FAILED : AMLOPS_WATCH_SUCCEEDED;
+		break;
+	}
+done:
+	if (out.result == AMLOPS_WATCH_FAILED)
+		snprintf(out.error, sizeof(out.error), "%s",
+		    error < 0 ? amlops_err_last() : "failed");
+	amlops_watch_metrics_export(m, &out);
+	out.retries = amlops_http_retries() - retries0;
+	if (amlops_watch_child_write(fd, &out) < 0)
+		log_error(
+		    "event=child_write_failed error=\"%s\"", amlops_err_last());
+	if (j->o->close)
+		j->o->close(j->o->open_ctx, src, b);
+	amlops_watch_metrics_free(m);
+}
+
+static void
+job_probe(void *arg, int fd)
+{
+	job_run(arg, fd, AMLOPS_WATCH_KIND_PROBE);
+}
+
+static void
+job_reconcile(void *arg, int fd)
+{
+	job_run(arg, fd, AMLOPS_WATCH_KIND_RECONCILE);
+}
+
+static void
+job_drift(void *arg, int fd)
+{
+	job_run(arg, fd, AMLOPS_WATCH_KIND_DRIFT);
+}
+
+static void
+job_reload(void *arg, int fd)
+{
+	job_run(arg, fd, AMLOPS_WATCH_KIND_RELOAD);
+}
+
+/*
+ * Runs `kind` in a child and merges its outcome into the metrics. A
+ * child that died or spoke nonsense is logged here (it could not log
+ * its own end) and counted as failed. Returns the child's status.
+ */
+static int
+in_child(struct amlops_watch_outcome *out, const struct amlops_watch_opts *o,
+    const struct amlops_watch_pass_opts *po, enum amlops_watch_kind kind)
+{
+	static void (*const fns[])(void *, int) = {
+	    job_probe, job_reconcile, job_drift, job_reload};
+	struct amlops_watch_child_opts co = {
+	    o->pass.stop, o->waitmask, o->runmask, o->serve};
+	struct job j;
+	int error;
+
+	j.o = o;
+	j.po = *po;
+	error = amlops_watch_child_run(out, kind, fns[kind], &j, &co);
+	if (error < 0) {
+		switch (kind) {
+		case AMLOPS_WATCH_KIND_PROBE:
+			return error;
+		case AMLOPS_WATCH_KIND_RECONCILE:
+			log_error("event=reconcile_done commit=none "
+			          "result=failed error=\"%s\"",
+			    out->error);
+			break;
+		case AMLOPS_WATCH_KIND_DRIFT:
+			log_error("event=drift_check result=failed "
+			          "error=\"%s\"",
+			    out->error);
+			break;
+		case AMLOPS_WATCH_KIND_RELOAD:
+			log_error(
+			    "event=reload_failed error=\"%s\"", out->error);
+			break;
+		}
+	}
+	amlops_watch_metrics_merge(o->pass.metrics, out);
+	amlops_err_clear();
+	return error;
 }
 
 static int64_t
@@ -116,12 +231,11 @@ min_wait(int64_t a, int64_t b)
 }
 
 int
-amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
-    const struct amlops_watch_opts *o)
+amlops_watch_run(const struct amlops_watch_opts *o)
 {
 	struct amlops_watch_trigger *trig = NULL;
 	struct amlops_watch_pass_opts po = o->pass;
-	struct amlops_watch_pass pass;
+	struct amlops_watch_outcome out;
 	const char *target = o->pass.target ? o->pass.target : "local";
 	int64_t interval = o->interval_ms > 0 ? o->interval_ms : 30000;
 	int64_t debounce = o->debounce_ms > 0 ? o->debounce_ms : 20;
@@ -129,15 +243,18 @@ amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
 	int64_t backoff_max =
 	    o->backoff_max_ms > 0 ? o->backoff_max_ms : 600000;
 	int64_t next_tick = 0, next_drift = -1, retry_at = -1, backoff = 0;
-	char failed[41] = "", done[41] = "", applied[41];
+	char failed[41] = "", done[41] = "";
 	int use_inotify = !o->is_url && !o->poll, force = 1, worked = 0, error;
 
-	if (use_inotify && (error = amlops_watch_trigger_new(
-	                        &trig, amlops_source_gitdir(src))) < 0)
+	/* the repository and the target open (a URL is cloned) */
+	po.done = po.held = NULL;
+	if ((error = in_child(&out, o, &po, AMLOPS_WATCH_KIND_PROBE)) < 0)
 		return error;
-	if (amlops_source_applied_get(applied, src, target) == 0)
-		amlops_watch_metrics_applied(o->pass.metrics, applied);
-	amlops_err_clear();
+	if (out.result == AMLOPS_WATCH_FAILED)
+		return amlops_err_set(AMLOPS_ERROR, "%s", out.error);
+	if (use_inotify &&
+	    (error = amlops_watch_trigger_new(&trig, out.gitdir)) < 0)
+		return error;
 	if (o->drift_interval_ms > 0)
 		next_drift = amlops_now_ms() + o->drift_interval_ms;
 	log_info("event=watch_start mode=%s interval_ms=%lld "
@@ -153,16 +270,17 @@ amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
 
 		if (o->reload && *o->reload) {
 			*o->reload = 0;
-			run_mask(o, 1);
-			reload(src, b, o);
-			run_mask(o, 0);
+			log_info("event=reload");
+			po.done = po.held = NULL;
+			in_child(&out, o, &po, AMLOPS_WATCH_KIND_RELOAD);
 			worked = 1;
 			force = 1;
 			continue;
 		}
 		now = amlops_now_ms();
 		if (retry_at >= 0 && now >= retry_at) {
-			log_info("event=retry commit=%.12s", failed);
+			log_info("event=retry commit=%.12s",
+			    failed[0] ? failed : "unknown");
 			retry_at = -1;
 			force = 1;
 		}
@@ -170,29 +288,32 @@ amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
 			force = 0;
 			if (!use_inotify)
 				next_tick = now + jitter(interval);
-			po.fetch = o->is_url;
 			po.done = done[0] ? done : NULL;
 			po.held = retry_at >= 0 ? failed : NULL;
-			run_mask(o, 1);
-			error = amlops_watch_reconcile(&pass, src, *b, &po);
-			run_mask(o, 0);
+			error =
+			    in_child(&out, o, &po, AMLOPS_WATCH_KIND_RECONCILE);
 			worked = 1;
-			(void)error;
-			amlops_err_clear();
-			switch (pass.result) {
+			switch (out.result) {
 			case AMLOPS_WATCH_FAILED:
-				if (!pass.head[0])
-					break; /* fetch: the next tick tries */
-				backoff = strcmp(failed, pass.head)
-				              ? backoff0
-				              : (backoff * 2 > backoff_max
-				                        ? backoff_max
-				                        : backoff * 2);
-				memcpy(failed, pass.head, sizeof(failed));
+				/*
+				 * no head: a fetch the next tick tries
+				 * again, or a broken repository the next
+				 * ref change; a child that died is retried
+				 */
+				if (!out.head[0] && error == 0)
+					break;
+				backoff =
+				    backoff == 0 || strcmp(failed, out.head)
+				        ? backoff0
+				        : (backoff * 2 > backoff_max
+				                  ? backoff_max
+				                  : backoff * 2);
+				memcpy(failed, out.head, sizeof(failed));
 				retry_at = amlops_now_ms() + backoff;
 				log_info("event=retry_scheduled commit=%.12s "
 				         "in_ms=%lld",
-				    failed, (long long)backoff);
+				    failed[0] ? failed : "unknown",
+				    (long long)backoff);
 				break;
 			case AMLOPS_WATCH_SUCCEEDED:
 			case AMLOPS_WATCH_NO_CHANGES:
@@ -200,7 +321,7 @@ amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
 				retry_at = -1;
 				backoff = 0;
 				if (o->is_url && !o->pass.push)
-					memcpy(done, pass.head, sizeof(done));
+					memcpy(done, out.head, sizeof(done));
 				break;
 			case AMLOPS_WATCH_UP_TO_DATE:
 			case AMLOPS_WATCH_INTERRUPTED:
@@ -209,16 +330,10 @@ amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
 			continue;
 		}
 		if (next_drift >= 0 && now >= next_drift) {
-			size_t drifted;
-
-			run_mask(o, 1);
 			po.done = done[0] ? done : NULL;
 			po.held = NULL;
-			amlops_watch_drift(
-			    &drifted, src, *b, &po, o->self_heal);
-			run_mask(o, 0);
+			in_child(&out, o, &po, AMLOPS_WATCH_KIND_DRIFT);
 			worked = 1;
-			amlops_err_clear();
 			next_drift = amlops_now_ms() + o->drift_interval_ms;
 			continue;
 		}
@@ -234,8 +349,8 @@ amlops_watch_run(struct amlops_source *src, struct amlops_backend **b,
 			amlops_watch_lean_idle();
 			worked = 0;
 		}
-		n = amlops_watch_trigger_wait(
-		    trig, timeout, debounce, o->waitmask);
+		n = amlops_watch_trigger_wait_serving(
+		    trig, timeout, debounce, o->waitmask, o->serve);
 		if (n < 0) {
 			log_error("event=wait_failed error=\"%s\"",
 			    amlops_err_last());

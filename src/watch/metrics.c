@@ -46,6 +46,7 @@ struct amlops_watch_metrics {
 	char *failing_reason;
 	char commit[41];
 	int64_t started_wall_ms;
+	uint64_t retries; /* the children's; the process's own added */
 };
 
 struct amlops_watch_metrics *
@@ -129,15 +130,12 @@ amlops_watch_metrics_applied(struct amlops_watch_metrics *m, const char *commit)
 	pthread_mutex_unlock(&m->mu);
 }
 
-void
-amlops_watch_metrics_step(
-    struct amlops_watch_metrics *m, const char *aspect, const char *result)
+static void
+step_add(struct amlops_watch_metrics *m, const char *aspect, const char *result,
+    uint64_t n)
 {
 	size_t i;
 
-	if (m == NULL)
-		return;
-	pthread_mutex_lock(&m->mu);
 	for (i = 0; i < m->nsteps; i++)
 		if (!strcmp(m->steps[i].aspect, aspect) &&
 		    !strcmp(m->steps[i].result, result))
@@ -150,7 +148,76 @@ amlops_watch_metrics_step(
 		m->steps[i].n = 0;
 		m->nsteps++;
 	}
-	m->steps[i].n++;
+	m->steps[i].n += n;
+}
+
+void
+amlops_watch_metrics_step(
+    struct amlops_watch_metrics *m, const char *aspect, const char *result)
+{
+	if (m == NULL)
+		return;
+	pthread_mutex_lock(&m->mu);
+	step_add(m, aspect, result, 1);
+	pthread_mutex_unlock(&m->mu);
+}
+
+void
+amlops_watch_metrics_export(
+    struct amlops_watch_metrics *m, struct amlops_watch_outcome *o)
+{
+	pthread_mutex_lock(&m->mu);
+	o->nsteps = 0;
+	for (size_t i = 0; i < m->nsteps && o->nsteps < AMLOPS_WATCH_MSG_STEPS;
+	     i++) {
+		struct amlops_watch_outcome_step *s = &o->steps[o->nsteps];
+
+		if (strlen(m->steps[i].aspect) >= sizeof(s->aspect) ||
+		    strlen(m->steps[i].result) >= sizeof(s->result))
+			continue;
+		snprintf(
+		    s->aspect, sizeof(s->aspect), "%s", m->steps[i].aspect);
+		snprintf(
+		    s->result, sizeof(s->result), "%s", m->steps[i].result);
+		s->n = m->steps[i].n;
+		o->nsteps++;
+	}
+	for (size_t i = 0; i < NDRIFT; i++)
+		if (m->drift_checks[i]) {
+			snprintf(
+			    o->drift, sizeof(o->drift), "%s", drift_results[i]);
+			o->drifted = m->drifted;
+		}
+	pthread_mutex_unlock(&m->mu);
+}
+
+void
+amlops_watch_metrics_merge(
+    struct amlops_watch_metrics *m, const struct amlops_watch_outcome *o)
+{
+	if (m == NULL)
+		return;
+	if (o->kind == AMLOPS_WATCH_KIND_PROBE && o->applied[0])
+		amlops_watch_metrics_applied(m, o->applied);
+	if (o->kind == AMLOPS_WATCH_KIND_RECONCILE &&
+	    o->result != AMLOPS_WATCH_UP_TO_DATE) {
+		int ok = o->result == AMLOPS_WATCH_SUCCEEDED ||
+		         o->result == AMLOPS_WATCH_NO_CHANGES;
+
+		/* the failing reason is the current message */
+		amlops_err_set(AMLOPS_ERROR, "%s", o->error);
+		amlops_watch_metrics_reconcile(m,
+		    amlops_watch_result_name(o->result), o->ms,
+		    ok && o->head[0] ? o->head : NULL);
+		amlops_err_clear();
+	}
+	if (o->drift[0])
+		amlops_watch_metrics_drift(m, (size_t)o->drifted, o->drift);
+	pthread_mutex_lock(&m->mu);
+	for (size_t i = 0; i < o->nsteps && i < AMLOPS_WATCH_MSG_STEPS; i++)
+		step_add(
+		    m, o->steps[i].aspect, o->steps[i].result, o->steps[i].n);
+	m->retries += o->retries;
 	pthread_mutex_unlock(&m->mu);
 }
 
@@ -251,7 +318,7 @@ amlops_watch_metrics_render(
 	    "a 408, 429, 5xx or connection error.\n"
 	    "# TYPE amlops_http_retries_total counter\n"
 	    "amlops_http_retries_total %llu\n",
-	    (unsigned long long)amlops_http_retries());
+	    (unsigned long long)(m->retries + amlops_http_retries()));
 	amlops_buf_puts(&b, "# HELP amlops_drift_checks_total Drift checks, by "
 	                    "result.\n"
 	                    "# TYPE amlops_drift_checks_total counter\n");

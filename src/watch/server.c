@@ -141,14 +141,13 @@ bad:
 	    listen);
 }
 
-int
-amlops_watch_server_start(struct amlops_watch_server **out, const char *listen,
-    struct amlops_watch_metrics *m, int64_t unhealthy_after_ms)
+static int
+start(struct amlops_watch_server **out, const char *listen,
+    struct amlops_watch_metrics *m, int64_t unhealthy_after_ms, unsigned flags)
 {
 	struct amlops_watch_server *s;
 	struct sockaddr_storage ss;
 	const union MHD_DaemonInfo *info;
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL;
 	int error;
 
 	*out = NULL;
@@ -172,6 +171,40 @@ amlops_watch_server_start(struct amlops_watch_server **out, const char *listen,
 	s->port = info ? (int)info->port : 0;
 	*out = s;
 	return 0;
+}
+
+int
+amlops_watch_server_start(struct amlops_watch_server **out, const char *listen,
+    struct amlops_watch_metrics *m, int64_t unhealthy_after_ms)
+{
+	return start(out, listen, m, unhealthy_after_ms,
+	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL);
+}
+
+int
+amlops_watch_server_start_polled(struct amlops_watch_server **out,
+    const char *listen, struct amlops_watch_metrics *m,
+    int64_t unhealthy_after_ms)
+{
+	/* no thread: the process can fork safely (amlops_watch_child_run) */
+	return start(out, listen, m, unhealthy_after_ms, MHD_USE_EPOLL);
+}
+
+int
+amlops_watch_server_fd(const struct amlops_watch_server *s)
+{
+	const union MHD_DaemonInfo *info =
+	    MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+
+	return info ? info->epoll_fd : -1;
+}
+
+void
+amlops_watch_server_run(void *s)
+{
+	struct amlops_watch_server *sv = s;
+
+	MHD_run(sv->mhd);
 }
 
 int

@@ -228,49 +228,85 @@ drain(struct amlops_watch_trigger *t)
 	return changed;
 }
 
+/*
+ * Waits for `fd` (-1: none) up to `timeout_ms` (-1: for ever), serving
+ * `sv` meanwhile: 1 when fd is readable, 0 on timeout or signal.
+ */
 static int
-wait_fd(int fd, int64_t timeout_ms, const sigset_t *sigmask)
+wait_fd(int fd, int64_t timeout_ms, const sigset_t *sigmask,
+    const struct amlops_watch_serve *sv)
 {
-	struct pollfd pfd = {fd, POLLIN, 0};
-	struct timespec ts, *tsp = NULL;
-	int n;
+	int64_t deadline = timeout_ms >= 0 ? amlops_now_ms() + timeout_ms : -1;
 
-	if (timeout_ms >= 0) {
-		ts.tv_sec = timeout_ms / 1000;
-		ts.tv_nsec = (timeout_ms % 1000) * 1000000;
-		tsp = &ts;
+	for (;;) {
+		struct pollfd pfd[2];
+		struct timespec ts, *tsp = NULL;
+		nfds_t n = 0;
+		int fdi = -1, svi = -1, r;
+
+		if (fd >= 0) {
+			pfd[n] = (struct pollfd){fd, POLLIN, 0};
+			fdi = (int)n++;
+		}
+		if (sv && sv->fd >= 0) {
+			pfd[n] = (struct pollfd){sv->fd, POLLIN, 0};
+			svi = (int)n++;
+		}
+		if (deadline >= 0) {
+			int64_t left = deadline - amlops_now_ms();
+
+			if (left < 0)
+				left = 0;
+			ts.tv_sec = left / 1000;
+			ts.tv_nsec = (left % 1000) * 1000000;
+			tsp = &ts;
+		}
+		r = ppoll(n ? pfd : NULL, n, tsp, sigmask);
+		if (r < 0 && errno == EINTR)
+			return 0;
+		if (r < 0)
+			return amlops_err_sys(AMLOPS_ERROR, "ppoll");
+		if (r == 0)
+			return 0;
+		if (svi >= 0 && pfd[svi].revents)
+			sv->run(sv->ctx);
+		if (fdi >= 0 && pfd[fdi].revents)
+			return 1;
 	}
-	n = ppoll(fd >= 0 ? &pfd : NULL, fd >= 0 ? 1 : 0, tsp, sigmask);
-	if (n < 0 && errno == EINTR)
-		return 0;
-	if (n < 0)
-		return amlops_err_sys(AMLOPS_ERROR, "ppoll");
-	return n > 0;
 }
 
 int
-amlops_watch_trigger_wait(struct amlops_watch_trigger *t, int64_t timeout_ms,
-    int64_t debounce_ms, const sigset_t *sigmask)
+amlops_watch_trigger_wait_serving(struct amlops_watch_trigger *t,
+    int64_t timeout_ms, int64_t debounce_ms, const sigset_t *sigmask,
+    const struct amlops_watch_serve *sv)
 {
 	int64_t first;
 	int n;
 
 	if (t == NULL)
-		return wait_fd(-1, timeout_ms, sigmask) < 0 ? -1 : 0;
+		return wait_fd(-1, timeout_ms, sigmask, sv) < 0 ? -1 : 0;
 	if (drain(t))
 		n = 1;
-	else if ((n = wait_fd(t->fd, timeout_ms, sigmask)) <= 0)
+	else if ((n = wait_fd(t->fd, timeout_ms, sigmask, sv)) <= 0)
 		return n;
 	else if (!drain(t))
 		return 0;
 	/* a burst (a push of several refs, a rebase): wait for quiet */
 	first = amlops_now_ms();
 	while (amlops_now_ms() - first < 4 * debounce_ms) {
-		if ((n = wait_fd(t->fd, debounce_ms, sigmask)) < 0)
+		if ((n = wait_fd(t->fd, debounce_ms, sigmask, sv)) < 0)
 			return n;
 		if (n == 0)
 			break;
 		drain(t);
 	}
 	return 1;
+}
+
+int
+amlops_watch_trigger_wait(struct amlops_watch_trigger *t, int64_t timeout_ms,
+    int64_t debounce_ms, const sigset_t *sigmask)
+{
+	return amlops_watch_trigger_wait_serving(
+	    t, timeout_ms, debounce_ms, sigmask, NULL);
 }
