@@ -25,8 +25,10 @@
  * Safety (DESIGN.md section 3). Before each step the executor reads the
  * endpoint again (the read that saw the previous step's operation end
  * stands for it, as does the planning read when the run follows it
- * within a second, except before traffic and deletions, which always
- * read again) and
+ * within a second, except before deletions, which always read the
+ * endpoint and its deployments again, and before traffic, which always
+ * reads the deployments again: right after planning, that list alone,
+ * one request, with the endpoint from the planning read) and
  *
  *   - waits while the endpoint, the step's deployment or a deployment a
  *     traffic step routes to is Creating, Updating, Scaling or Deleting
@@ -44,8 +46,11 @@
  * endpoint until the resource the step changed leaves its busy state
  * (the operation itself is asked only for a failure's code and message),
  * so that a step that follows another on the same endpoint costs its
- * request and one read. On Azure, whose reads may lag a write, the
- * operation is polled, and the next step reads.
+ * request and one read; the last step of an endpoint on the endpoint
+ * itself reads the endpoint alone (one request, no deployment list), and
+ * that read is the final state the note records. On Azure, whose reads
+ * may lag a write, the operation is polled, the next step reads, and
+ * the final state is one read of the endpoint alone.
  *
  * A step ends succeeded, or failed with an error code and message: the
  * service's code for an operation that ended Failed, "timeout" past the

@@ -10,8 +10,9 @@
  *
  * The executor calls: amlops_backend_get_endpoint() (live state for the
  * planner), then for each step the calls below (each returns an
- * operation to wait on), re-reading the endpoint before traffic and
- * deletions. Request bodies follow the examples in
+ * operation to wait on), re-reading the endpoint before deletions and
+ * the deployments before traffic (get_deployment_states(), one request,
+ * when the planning read is fresh). Request bodies follow the examples in
  * shared/reference/azure-ml-rest/examples; live state comes back as the
  * same struct amlops_endpoint the loader builds, with the live-only facts
  * in struct amlops_live.
@@ -67,6 +68,7 @@ struct amlops_live {
 };
 
 void amlops_live_free(struct amlops_live *live);
+void amlops_live_deployments_free(struct amlops_live_deployment *v, size_t n);
 /* The state of deployment `name`, or NULL; borrowed. */
 const char *amlops_live_deployment_state(
     const struct amlops_live *live, const char *name);
@@ -85,6 +87,19 @@ struct amlops_backend_ops {
 	 */
 	int (*get_endpoint)(struct amlops_backend *, const char *name,
 	    struct amlops_endpoint **out, struct amlops_live **live);
+	/*
+	 * The two halves of get_endpoint, one request each, for a caller
+	 * that needs only one: the endpoint without its deployments (`out`
+	 * has none, `live` none; AMLOPS_ENOTFOUND when it does not exist),
+	 * and the live state of its deployments (sorted by name, malloc'd
+	 * array of `*n`, freed with amlops_live_deployments_free()). NULL
+	 * slots: the caller uses get_endpoint.
+	 */
+	int (*get_endpoint_only)(struct amlops_backend *, const char *name,
+	    struct amlops_endpoint **out, struct amlops_live **live);
+	int (*get_deployment_states)(struct amlops_backend *,
+	    const char *endpoint, struct amlops_live_deployment **out,
+	    size_t *n);
 	int (*list_endpoints)(
 	    struct amlops_backend *, char ***names, size_t *n);
 	/* Via plan.h's step; NULL until the planner's header exists. */
@@ -144,6 +159,10 @@ struct amlops_backend {
  */
 int amlops_backend_get_endpoint(struct amlops_backend *b, const char *name,
     struct amlops_endpoint **out, struct amlops_live **live);
+int amlops_backend_get_endpoint_only(struct amlops_backend *b, const char *name,
+    struct amlops_endpoint **out, struct amlops_live **live);
+int amlops_backend_get_deployment_states(struct amlops_backend *b,
+    const char *endpoint, struct amlops_live_deployment **out, size_t *n);
 int amlops_backend_list_endpoints(
     struct amlops_backend *b, char ***names, size_t *n);
 int amlops_backend_apply_step(struct amlops_backend *b,

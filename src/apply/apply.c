@@ -413,15 +413,22 @@ struct run {
  * The last read of one endpoint, standing for the next step's read: the
  * read that saw a step's operation end (nothing ran on the endpoint
  * since), or the prepared apply's read when the run starts right after
- * it.
+ * it. A read of the endpoint `alone` (no deployments: the job's last
+ * step saw its operation end with it) stands only for the final state.
  */
 struct cache {
 	char *name;
 	struct amlops_endpoint *ep; /* NULL: the endpoint does not exist */
 	struct amlops_live *live;
 	int borrowed; /* the prepared apply's: not freed here */
+	int alone;    /* the endpoint without its deployments */
 	int valid;
 };
+
+/* Which of a read's halves the holder frees (read_free()). */
+#define OWN_EP 1
+#define OWN_LIVE 2
+#define OWN_BOTH (OWN_EP | OWN_LIVE)
 
 struct worker {
 	struct run *run;
@@ -467,7 +474,7 @@ cache_take(struct cache *c, const char *name, struct amlops_endpoint **ep,
 		return 0;
 	*ep = c->ep;
 	*live = c->live;
-	*own = !c->borrowed;
+	*own = c->borrowed ? 0 : OWN_BOTH;
 	free(c->name);
 	memset(c, 0, sizeof(*c));
 	return 1;
@@ -476,10 +483,43 @@ cache_take(struct cache *c, const char *name, struct amlops_endpoint **ep,
 static void
 read_free(struct amlops_endpoint *ep, struct amlops_live *live, int own)
 {
-	if (own) {
+	if (own & OWN_EP)
 		amlops_endpoint_free(ep);
+	if (own & OWN_LIVE)
 		amlops_live_free(live);
+}
+
+/*
+ * `base` (the prepared read) with the deployments' state read again, in
+ * one request, into *out (owned); -1 when that read fails or the backend
+ * cannot read the deployments alone (the caller then reads it all).
+ */
+static int
+fresh_deployments(struct worker *w, const char *name,
+    const struct amlops_live *base, struct amlops_live **out)
+{
+	struct amlops_live *l;
+	int64_t c0 = amlops_now_ms();
+	int error;
+
+	if (w->b->ops->get_deployment_states == NULL)
+		return -1;
+	l = amlops_xcalloc(1, sizeof(*l));
+	error = amlops_backend_get_deployment_states(
+	    w->b, name, &l->deployments, &l->ndeployments);
+	w->service_ms += amlops_now_ms() - c0;
+	if (error < 0) {
+		log_debug("%s: endpoint=%s error=\"%s\"", __func__, name,
+		    amlops_err_last());
+		amlops_err_clear();
+		amlops_live_free(l);
+		return -1;
 	}
+	l->provisioning_state = amlops_xstrdup(base->provisioning_state);
+	l->scoring_uri = amlops_xstrdup(base->scoring_uri);
+	l->id = amlops_xstrdup(base->id);
+	*out = l;
+	return 0;
 }
 
 /* Writes the note; holds run->mu. */
@@ -640,16 +680,27 @@ read_settled(struct worker *w, const struct amlops_step *s,
 {
 	struct run *r = w->run;
 	int64_t last_event = 0;
-	int cached = cache_take(&w->cache, s->endpoint, ep, live, own);
+	int traffic = s->aspect == AMLOPS_ASPECT_TRAFFIC ||
+	              s->aspect == AMLOPS_ASPECT_MIRROR_TRAFFIC;
+	int cached;
+
+	/* The endpoint alone has no deployments: no step's read. */
+	if (w->cache.valid && w->cache.alone)
+		cache_drop(&w->cache);
+	cached = cache_take(&w->cache, s->endpoint, ep, live, own);
 
 	/*
 	 * Traffic and deletions re-read what they route to or remove: the
-	 * read the plan was made from does not stand in for that.
+	 * read the plan was made from does not stand in for that. A traffic
+	 * step right after planning re-reads the deployments it routes to
+	 * (one request) and takes the endpoint from the prepared read, as
+	 * every other first step does; a deletion re-reads it all.
 	 */
-	if (cached && !*own &&
-	    (s->aspect == AMLOPS_ASPECT_TRAFFIC ||
-	        s->aspect == AMLOPS_ASPECT_MIRROR_TRAFFIC ||
-	        s->action == AMLOPS_PLAN_DELETE))
+	if (cached && !*own && traffic && *ep != NULL && *live != NULL &&
+	    fresh_deployments(w, s->endpoint, *live, live) == 0)
+		*own = OWN_LIVE; /* the endpoint stays the prepared apply's */
+	else if (cached && !*own &&
+	         (traffic || s->action == AMLOPS_PLAN_DELETE))
 		cached = 0;
 
 	for (;;) {
@@ -658,7 +709,7 @@ read_settled(struct worker *w, const struct amlops_step *s,
 		int error = 0;
 
 		if (!cached) {
-			*own = 1;
+			*own = OWN_BOTH;
 			error = amlops_backend_get_endpoint(
 			    w->b, s->endpoint, ep, live);
 			w->service_ms += amlops_now_ms() - c0;
@@ -706,7 +757,7 @@ read_settled(struct worker *w, const struct amlops_step *s,
 		read_free(*ep, *live, *own);
 		*ep = NULL;
 		*live = NULL;
-		*own = 1;
+		*own = OWN_BOTH;
 		if (amlops_now_ms() >= deadline)
 			return amlops_err_set(AMLOPS_ETIMEOUT,
 			    "step timed out after %lld s: %s",
@@ -783,13 +834,19 @@ wait_op(struct worker *w, struct amlops_op *op, int64_t t0, int64_t deadline,
 static int
 wait_done(struct worker *w, const struct amlops_step *s,
     struct amlops_note_step *ns, struct amlops_op *op, int64_t t0,
-    int64_t deadline, const char *rid)
+    int64_t deadline, const char *rid, int last)
 {
 	struct run *r = w->run;
 	int64_t last_event = amlops_now_ms();
 	int dep_level = s->deployment != NULL &&
 	                s->aspect != AMLOPS_ASPECT_TRAFFIC &&
 	                s->aspect != AMLOPS_ASPECT_MIRROR_TRAFFIC;
+	/*
+	 * The job's last step on the endpoint itself: its state says when
+	 * the operation ended, and no later step needs the deployments, so
+	 * the endpoint alone is read (one request, not two).
+	 */
+	int alone = last && !dep_level && w->b->ops->get_endpoint_only != NULL;
 	int is_delete = s->action == AMLOPS_PLAN_DELETE &&
 	                (dep_level || s->aspect == AMLOPS_ASPECT_ENDPOINT);
 	char msg[512];
@@ -813,8 +870,10 @@ wait_done(struct worker *w, const struct amlops_step *s,
 		if (amlops_now_ms() >= deadline)
 			return op_timeout(op, t0, rid);
 		c0 = amlops_now_ms();
-		error =
-		    amlops_backend_get_endpoint(w->b, s->endpoint, &ep, &live);
+		error = alone ? amlops_backend_get_endpoint_only(
+		                    w->b, s->endpoint, &ep, &live)
+		              : amlops_backend_get_endpoint(
+		                    w->b, s->endpoint, &ep, &live);
 		w->service_ms += amlops_now_ms() - c0;
 		if (error == AMLOPS_ENOTFOUND) {
 			amlops_err_clear();
@@ -842,16 +901,17 @@ wait_done(struct worker *w, const struct amlops_step *s,
 				pthread_mutex_unlock(&r->mu);
 				last_event = amlops_now_ms();
 			}
-			read_free(ep, live, 1);
+			read_free(ep, live, OWN_BOTH);
 			continue;
 		}
 		if ((is_delete && st == NULL) ||
 		    (!is_delete && st && !strcmp(st, "Succeeded"))) {
 			cache_put(&w->cache, s->endpoint, ep, live, 0);
+			w->cache.alone = alone;
 			return 0;
 		}
 		/* Failed, Canceled, or not what the step made: ask it. */
-		read_free(ep, live, 1);
+		read_free(ep, live, OWN_BOTH);
 		return wait_op(w, op, t0, deadline, rid);
 	}
 }
@@ -901,9 +961,12 @@ safety_check(const struct amlops_step *s, const struct amlops_endpoint *ep,
 	return NULL;
 }
 
-/* Runs one step to its end; 0 when it succeeded. */
+/*
+ * Runs one step to its end; 0 when it succeeded. `last`: the job's last
+ * step (what it reads after its write is for the final state only).
+ */
 static int
-run_step(struct worker *w, size_t i)
+run_step(struct worker *w, size_t i, int last)
 {
 	struct run *r = w->run;
 	struct amlops_apply *a = r->a;
@@ -920,7 +983,7 @@ run_step(struct worker *w, size_t i)
 	const char *scope[1] = {s->endpoint}, *code;
 	int64_t t0 = amlops_now_ms(), deadline = t0 + r->timeout_ms, c0;
 	char now[32], msg[512], rid[37] = "";
-	int error, own = 1;
+	int error, own = OWN_BOTH;
 
 	amlops_time_rfc3339(now, amlops_wall_ms());
 	pthread_mutex_lock(&r->mu);
@@ -1002,7 +1065,7 @@ run_step(struct worker *w, size_t i)
 	ns->request_id = rid[0] ? amlops_xstrdup(rid) : NULL;
 	note_save(r);
 	pthread_mutex_unlock(&r->mu);
-	error = wait_done(w, fs, ns, op, t0, deadline, rid);
+	error = wait_done(w, fs, ns, op, t0, deadline, rid, last);
 	if (error < 0)
 		goto failed;
 	log_debug("endpoint=%s step=%d/%zu aspect=%s result=ok ms=%lld "
@@ -1040,7 +1103,8 @@ done:
 
 /*
  * An endpoint's final state into the note: the read that saw its last
- * operation end, else a new one. Nothing for an endpoint that is gone.
+ * operation end, else a new one of the endpoint alone (the note holds no
+ * deployment). Nothing for an endpoint that is gone.
  */
 static void
 final_state(struct worker *w, const char *name)
@@ -1048,15 +1112,19 @@ final_state(struct worker *w, const char *name)
 	struct run *r = w->run;
 	struct amlops_endpoint *ep = NULL;
 	struct amlops_live *live = NULL;
-	int own = 1;
+	int own = OWN_BOTH;
 	cJSON *t;
 
 	if (!cache_take(&w->cache, name, &ep, &live, &own) || !own) {
 		int64_t c0 = amlops_now_ms();
-		int error = amlops_backend_get_endpoint(w->b, name, &ep, &live);
+		int error =
+		    w->b->ops->get_endpoint_only
+		        ? amlops_backend_get_endpoint_only(
+		              w->b, name, &ep, &live)
+		        : amlops_backend_get_endpoint(w->b, name, &ep, &live);
 
 		w->service_ms += amlops_now_ms() - c0;
-		own = 1;
+		own = OWN_BOTH;
 		if (error < 0) {
 			if (error != AMLOPS_ENOTFOUND)
 				log_debug("%s: endpoint=%s error=\"%s\"",
@@ -1133,7 +1201,7 @@ run_job(struct worker *w, const struct job *j)
 			pthread_mutex_unlock(&r->mu);
 			continue;
 		}
-		if (run_step(w, i) < 0)
+		if (run_step(w, i, i + 1 == j->first + j->count) < 0)
 			failed = 1;
 	}
 	final_state(w, name);

@@ -601,6 +601,17 @@ done:
 }
 
 void
+amlops_live_deployments_free(struct amlops_live_deployment *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].name);
+		free(v[i].provisioning_state);
+		free(v[i].id);
+	}
+	free(v);
+}
+
+void
 amlops_live_free(struct amlops_live *live)
 {
 	if (live == NULL)
@@ -608,12 +619,7 @@ amlops_live_free(struct amlops_live *live)
 	free(live->provisioning_state);
 	free(live->scoring_uri);
 	free(live->id);
-	for (size_t i = 0; i < live->ndeployments; i++) {
-		free(live->deployments[i].name);
-		free(live->deployments[i].provisioning_state);
-		free(live->deployments[i].id);
-	}
-	free(live->deployments);
+	amlops_live_deployments_free(live->deployments, live->ndeployments);
 	free(live);
 }
 
@@ -654,6 +660,77 @@ done:
 	cJSON_Delete(deps);
 	amlops_rest_resp_release(&r);
 	free(path);
+	free(dpath);
+	return error;
+}
+
+/* The endpoint alone: one GET, no deployments. */
+static int
+arm_get_endpoint_only(struct amlops_backend *b, const char *name,
+    struct amlops_endpoint **out, struct amlops_live **live)
+{
+	struct arm_backend *ab = arm(b);
+	struct amlops_rest_resp r = AMLOPS_REST_RESP_INIT;
+	struct amlops_live *l = NULL;
+	char *path = ep_path(ab, name);
+	int error;
+
+	if ((error = amlops_rest_call(ab->rest, "GET", path, NULL, &r)) < 0)
+		goto done;
+	if (live)
+		l = amlops_xcalloc(1, sizeof(*l));
+	if ((error = amlops_arm_endpoint_from_json(out, l, r.json, NULL)) < 0)
+		goto done;
+	if (live) {
+		*live = l;
+		l = NULL;
+	}
+done:
+	amlops_live_free(l);
+	amlops_rest_resp_release(&r);
+	free(path);
+	return error;
+}
+
+/* The deployments' live state alone: the list GET, sorted by name. */
+static int
+arm_get_deployment_states(struct amlops_backend *b, const char *endpoint,
+    struct amlops_live_deployment **out, size_t *n)
+{
+	struct arm_backend *ab = arm(b);
+	struct amlops_live_deployment *v = NULL;
+	cJSON *deps = NULL;
+	const cJSON *d;
+	char *dpath = dep_path(ab, endpoint, NULL);
+	size_t k = 0;
+	int error;
+
+	*out = NULL;
+	*n = 0;
+	if ((error = get_all(&deps, ab, dpath)) < 0)
+		goto done;
+	v = amlops_xcalloc((size_t)cJSON_GetArraySize(deps) + 1, sizeof(*v));
+	cJSON_ArrayForEach(d, deps)
+	{
+		const cJSON *dp =
+		    cJSON_GetObjectItemCaseSensitive(d, "properties");
+
+		if (jstr(d, "name") == NULL)
+			continue;
+		v[k].name = amlops_xstrdup(jstr(d, "name"));
+		v[k].provisioning_state =
+		    amlops_xstrdup(jstr(dp, "provisioningState"));
+		v[k].id = amlops_xstrdup(jstr(d, "id"));
+		k++;
+	}
+	if (k > 1)
+		qsort(v, k, sizeof(*v), live_dep_cmp);
+	*out = v;
+	*n = k;
+	v = NULL;
+done:
+	free(v);
+	cJSON_Delete(deps);
 	free(dpath);
 	return error;
 }
@@ -1548,6 +1625,8 @@ arm_free(struct amlops_backend *b)
 #define ARM_OPS(n)                                                             \
 	{                                                                      \
 		.name = n, .get_endpoint = arm_get_endpoint,                   \
+		.get_endpoint_only = arm_get_endpoint_only,                    \
+		.get_deployment_states = arm_get_deployment_states,            \
 		.list_endpoints = arm_list_endpoints,                          \
 		.apply_step = arm_apply_step,                                  \
 		.put_endpoint = arm_put_endpoint,                              \

@@ -25,6 +25,22 @@ amlops_backend_get_endpoint(struct amlops_backend *b, const char *name,
 }
 
 int
+amlops_backend_get_endpoint_only(struct amlops_backend *b, const char *name,
+    struct amlops_endpoint **out, struct amlops_live **live)
+{
+	SLOT(b, get_endpoint_only, "read an endpoint alone");
+	return b->ops->get_endpoint_only(b, name, out, live);
+}
+
+int
+amlops_backend_get_deployment_states(struct amlops_backend *b,
+    const char *endpoint, struct amlops_live_deployment **out, size_t *n)
+{
+	SLOT(b, get_deployment_states, "read deployment states alone");
+	return b->ops->get_deployment_states(b, endpoint, out, n);
+}
+
+int
 amlops_backend_list_endpoints(
     struct amlops_backend *b, char ***names, size_t *n)
 {

@@ -119,6 +119,8 @@ struct fake {
 	const char *dep_state[4][2]; /* name, provisioning state */
 	int op_runs_forever;
 	int gets;
+	int alone_gets; /* reads of the endpoint without its deployments */
+	int dep_gets;   /* reads of the deployments' states alone */
 	char calls[16][96];
 	int ncalls;
 	struct amlops_spec *specs[64]; /* kept: locations point into them */
@@ -220,6 +222,65 @@ fake_free(struct amlops_backend *b)
 static const struct amlops_backend_ops fake_ops = {
     .name = "fake",
     .get_endpoint = fake_get,
+    .apply_step = fake_apply_step,
+    .poll_op = fake_poll,
+    .free = fake_free,
+};
+
+/* The endpoint without its deployments, as the azure/local backends. */
+static int
+fake_get_alone(struct amlops_backend *b, const char *name,
+    struct amlops_endpoint **out, struct amlops_live **live)
+{
+	struct fake *f = fake(b);
+	struct amlops_endpoint *ep;
+	int error = fake_get(b, name, &ep, live);
+
+	f->gets--;
+	f->alone_gets++;
+	if (error < 0)
+		return error;
+	for (size_t i = 0; i < ep->ndeployments; i++)
+		amlops_deployment_free(ep->deployments[i]);
+	free(ep->deployments);
+	ep->deployments = NULL;
+	ep->ndeployments = 0;
+	if (live) {
+		amlops_live_deployments_free(
+		    (*live)->deployments, (*live)->ndeployments);
+		(*live)->deployments = NULL;
+		(*live)->ndeployments = 0;
+	}
+	*out = ep;
+	return 0;
+}
+
+static int
+fake_get_deployment_states(struct amlops_backend *b, const char *endpoint,
+    struct amlops_live_deployment **out, size_t *n)
+{
+	struct fake *f = fake(b);
+	size_t k = 0;
+
+	(void)endpoint;
+	f->dep_gets++;
+	*out = amlops_xcalloc(4, sizeof(**out));
+	for (int i = 0; i < 4 && f->dep_state[i][0]; i++) {
+		(*out)[k].name = amlops_xstrdup(f->dep_state[i][0]);
+		(*out)[k].provisioning_state =
+		    amlops_xstrdup(f->dep_state[i][1]);
+		k++;
+	}
+	*n = k;
+	return 0;
+}
+
+/* The same backend, able to read an endpoint's two halves apart. */
+static const struct amlops_backend_ops fake_split_ops = {
+    .name = "fake",
+    .get_endpoint = fake_get,
+    .get_endpoint_only = fake_get_alone,
+    .get_deployment_states = fake_get_deployment_states,
     .apply_step = fake_apply_step,
     .poll_op = fake_poll,
     .free = fake_free,
@@ -396,6 +457,100 @@ apply__delete_refused_while_traffic_came_back(void **state)
 	assert_string_equal(n->steps[0].error_message,
 	    "refusing to delete deployment 'blue': it carries 50% of the "
 	    "traffic and 0% of the mirror traffic");
+	amlops_note_free(n);
+	ctx_close(&c);
+}
+
+static void
+apply__traffic_rereads_the_deployments_after_planning(void **state)
+{
+	static const char *const files[] = {"ep/endpoint.yml",
+	    EP("ep-e", "  blue: 50\n  green: 50\n",
+	        DEP("blue", 1) DEP("green", 1)),
+	    NULL};
+	struct ctx c;
+	struct amlops_note *n;
+
+	(void)state;
+	ctx_open(&c, files);
+	c.f->base.ops = &fake_split_ops;
+	c.f->yaml[0] = c.f->yaml[1] =
+	    EP("ep-e", "  blue: 100\n", DEP("blue", 1) DEP("green", 1));
+	c.f->dep_state[0][0] = "blue";
+	c.f->dep_state[0][1] = "Succeeded";
+	c.f->dep_state[1][0] = "green";
+	c.f->dep_state[1][1] = "Succeeded";
+	assert_int_equal(
+	    amlops_apply_prepare(&c.a, c.src, c.commit, &c.f->base, &c.opts),
+	    0);
+	assert_int_equal(c.a->plan->nsteps, 1);
+	assert_int_equal(c.a->plan->steps[0].aspect, AMLOPS_ASPECT_TRAFFIC);
+	/* planned with green Succeeded; it failed before the step */
+	c.f->dep_state[1][1] = "Failed";
+	assert_int_equal(
+	    amlops_apply_run(c.a, c.src, &c.f->base, &c.opts), AMLOPS_EBACKEND);
+	assert_string_equal(amlops_err_last(),
+	    "1 of 1 step failed: endpoint 'ep-e' step 1 (update traffic): "
+	    "refusing to route traffic to deployment 'green': it is Failed, "
+	    "not Succeeded");
+	assert_int_equal(c.f->ncalls, 0);
+	/* the re-read: the deployments alone, right after planning */
+	assert_int_equal(c.f->gets, 1);
+	assert_int_equal(c.f->dep_gets, 1);
+	n = stored_note(&c);
+	assert_string_equal(n->steps[0].error_code, "NotReady");
+	amlops_note_free(n);
+	ctx_close(&c);
+}
+
+static void
+apply__traffic_step_reads_deployments_then_endpoint_alone(void **state)
+{
+	static const char *const files[] = {"ep/endpoint.yml",
+	    EP("ep-e", "  blue: 50\n  green: 50\n",
+	        DEP("blue", 1) DEP("green", 1)),
+	    NULL};
+	struct ctx c;
+	struct amlops_note *n;
+
+	(void)state;
+	ctx_open(&c, files);
+	c.f->base.ops = &fake_split_ops;
+	/* the fake's live endpoint, as planned and as the step left it */
+	c.f->yaml[0] =
+	    EP("ep-e", "  blue: 100\n", DEP("blue", 1) DEP("green", 1));
+	c.f->yaml[1] = EP("ep-e", "  blue: 50\n  green: 50\n",
+	    DEP("blue", 1) DEP("green", 1));
+	c.f->switch_after = 1;
+	c.f->dep_state[0][0] = "blue";
+	c.f->dep_state[0][1] = "Succeeded";
+	c.f->dep_state[1][0] = "green";
+	c.f->dep_state[1][1] = "Succeeded";
+	assert_int_equal(
+	    amlops_apply_prepare(&c.a, c.src, c.commit, &c.f->base, &c.opts),
+	    0);
+	assert_int_equal(c.a->plan->nsteps, 1);
+	assert_int_equal(amlops_apply_run(c.a, c.src, &c.f->base, &c.opts), 0);
+	assert_int_equal(c.f->ncalls, 1);
+	assert_string_equal(c.f->calls[0], "update traffic ep-e");
+	/*
+	 * Planning read it all; the step re-read the deployments; the final
+	 * state is the endpoint alone.
+	 */
+	assert_int_equal(c.f->gets, 1);
+	assert_int_equal(c.f->dep_gets, 1);
+	assert_int_equal(c.f->alone_gets, 1);
+	n = stored_note(&c);
+	assert_int_equal(n->result, AMLOPS_NOTE_SUCCEEDED);
+	assert_int_equal(n->nendpoints, 1);
+	assert_string_equal(n->endpoints[0].provisioning_state, "Succeeded");
+	/* the traffic the step set, from that last read */
+	assert_int_equal(cJSON_GetArraySize(n->endpoints[0].traffic), 2);
+	assert_int_equal(
+	    cJSON_GetObjectItem(n->endpoints[0].traffic, "blue")->valueint, 50);
+	assert_int_equal(
+	    cJSON_GetObjectItem(n->endpoints[0].traffic, "green")->valueint,
+	    50);
 	amlops_note_free(n);
 	ctx_close(&c);
 }
@@ -603,6 +758,10 @@ main(void)
 	    cmocka_unit_test(
 	        apply__failed_deployment_is_repaired_then_traffic_refused),
 	    cmocka_unit_test(apply__delete_refused_while_traffic_came_back),
+	    cmocka_unit_test(
+	        apply__traffic_rereads_the_deployments_after_planning),
+	    cmocka_unit_test(
+	        apply__traffic_step_reads_deployments_then_endpoint_alone),
 	    cmocka_unit_test(apply__step_timeout_fails_endpoint_others_go_on),
 	    cmocka_unit_test(apply__busy_target_times_out_before_planning),
 	    cmocka_unit_test(apply__step_already_live_sends_nothing),
