@@ -217,6 +217,14 @@ int amlops_watch_trigger_new(
 void amlops_watch_trigger_free(struct amlops_watch_trigger *t);
 
 /*
+ * A stamp of the refs of the repository at `gitdir` (HEAD, packed-refs,
+ * refs/ but notes and refs/amlops, and a linked worktree's common
+ * folder's) from stat(2) alone: it changes when a ref does. --poll on a
+ * local repository forks a pass only when it changed.
+ */
+uint64_t amlops_watch_refs_stamp(const char *gitdir);
+
+/*
  * Waits up to `timeout_ms` (-1: for ever) for a ref change (t may be
  * NULL: just sleeps), then `debounce_ms` more until the refs are quiet
  * (at most 4 * debounce_ms in all). ppoll(2) runs with `sigmask` (NULL:

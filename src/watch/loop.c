@@ -243,7 +243,9 @@ amlops_watch_run(const struct amlops_watch_opts *o)
 	int64_t backoff_max =
 	    o->backoff_max_ms > 0 ? o->backoff_max_ms : 600000;
 	int64_t next_tick = 0, next_drift = -1, retry_at = -1, backoff = 0;
-	char failed[41] = "", done[41] = "";
+	char failed[41] = "", done[41] = "", gitdir[sizeof(out.gitdir)];
+	uint64_t stamp = 0;
+	int stamped = 0;
 	int use_inotify = !o->is_url && !o->poll, force = 1, worked = 0, error;
 
 	/* the repository and the target open (a URL is cloned) */
@@ -252,6 +254,7 @@ amlops_watch_run(const struct amlops_watch_opts *o)
 		return error;
 	if (out.result == AMLOPS_WATCH_FAILED)
 		return amlops_err_set(AMLOPS_ERROR, "%s", out.error);
+	memcpy(gitdir, out.gitdir, sizeof(gitdir));
 	if (use_inotify &&
 	    (error = amlops_watch_trigger_new(&trig, out.gitdir)) < 0)
 		return error;
@@ -285,9 +288,19 @@ amlops_watch_run(const struct amlops_watch_opts *o)
 			force = 1;
 		}
 		if (force || (!use_inotify && now >= next_tick)) {
-			force = 0;
+			/* a local repository polled: a child only on a change
+			 */
+			int local_poll = !o->is_url && !use_inotify;
+			uint64_t st =
+			    local_poll ? amlops_watch_refs_stamp(gitdir) : 0;
+
 			if (!use_inotify)
 				next_tick = now + jitter(interval);
+			if (!force && local_poll && stamped && st == stamp)
+				continue;
+			force = 0;
+			stamp = st;
+			stamped = local_poll;
 			po.done = done[0] ? done : NULL;
 			po.held = retry_at >= 0 ? failed : NULL;
 			error =

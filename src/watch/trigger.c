@@ -173,6 +173,84 @@ ends_with(const char *s, const char *suffix)
 	return n >= m && !strcmp(s + n - m, suffix);
 }
 
+/* FNV-1a over `n` bytes, from `h`. */
+static uint64_t
+fnv(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *c = p;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ c[i]) * 1099511628211ULL;
+	return h;
+}
+
+/*
+ * A stamp of `path` from lstat(2): a file's inode, size, mode and
+ * mtime; a folder's, the sum of its entries' stamps (so the order readdir
+ * gives does not count). Lock files are left out.
+ */
+static uint64_t
+stamp_of(const char *path, int depth)
+{
+	uint64_t h = fnv(14695981039346656037ULL, path, strlen(path));
+	struct stat st;
+	struct dirent *e;
+	DIR *d;
+
+	if (lstat(path, &st) < 0)
+		return fnv(h, "-", 1);
+	if (!S_ISDIR(st.st_mode)) {
+		h = fnv(h, &st.st_ino, sizeof(st.st_ino));
+		h = fnv(h, &st.st_size, sizeof(st.st_size));
+		h = fnv(h, &st.st_mode, sizeof(st.st_mode));
+		h = fnv(h, &st.st_mtim.tv_sec, sizeof(st.st_mtim.tv_sec));
+		return fnv(h, &st.st_mtim.tv_nsec, sizeof(st.st_mtim.tv_nsec));
+	}
+	/* a folder's own times change with the lock files in it */
+	if (depth > 32 || (d = opendir(path)) == NULL)
+		return h;
+	while ((e = readdir(d)) != NULL) {
+		char *sub;
+
+		if (e->d_name[0] == '.' || ends_with(e->d_name, ".lock"))
+			continue;
+		/* amlops' own writes: notes and the applied refs */
+		if (depth == 0 && (!strcmp(e->d_name, "notes") ||
+		                      !strcmp(e->d_name, "amlops")))
+			continue;
+		sub = amlops_xasprintf("%s/%s", path, e->d_name);
+		h += stamp_of(sub, depth + 1);
+		free(sub);
+	}
+	closedir(d);
+	return h;
+}
+
+uint64_t
+amlops_watch_refs_stamp(const char *gitdir)
+{
+	char *common = common_dir(gitdir);
+	const char *dirs[2] = {gitdir, common};
+	uint64_t h = 0;
+
+	for (size_t i = 0; i < 2; i++) {
+		char *head = amlops_xasprintf("%s/HEAD", dirs[i]);
+		char *packed = amlops_xasprintf("%s/packed-refs", dirs[i]);
+		char *refs = amlops_xasprintf("%s/refs", dirs[i]);
+
+		h = fnv(h, &i, sizeof(i));
+		h +=
+		    stamp_of(head, 1) + stamp_of(packed, 1) + stamp_of(refs, 0);
+		free(head);
+		free(packed);
+		free(refs);
+		if (!strcmp(common, gitdir))
+			break;
+	}
+	free(common);
+	return h;
+}
+
 /* Reads the queued events; 1 when one of them is a ref change. */
 static int
 drain(struct amlops_watch_trigger *t)

@@ -7,7 +7,8 @@
 # caller's pid: none comes from the watch process, all from its
 # children. Then: a child killed by a signal is logged and counted as a
 # failed reconcile with the signal named, and retried; and a child left
-# running when its parent dies does not keep the /metrics port open.
+# running when its parent dies does not keep the /metrics port open;
+# --poll on a local repository forks no pass while no ref moves.
 set -euo pipefail
 . "$(dirname "$0")/apply_lib.bash"
 
@@ -173,11 +174,27 @@ stop_watch
 grep -q " $WPID\$" "$T/inits" && fail "the watch process started a library"
 ok "SIGTERM while idle: exit 0, still no library started by the watch process"
 
+# --poll on a local repository: a child only when a ref moved
+start_watch --poll --interval 200ms
+sleep 2
+P0=$(awk '{print $2}' "$T/inits" | sort -u | wc -l)
+[ "$P0" = 2 ] || { cat "$T/inits" >&2; fail "$P0 children in 2 s of polling an unchanged repository (expected the probe and the first pass)"; }
+git -C "$W" notes --ref amlops-other add -m x HEAD # not a ref watched
+split_deployment "$W" fork-ep blue 1
+commit "$W" "3 scale down"
+C3=$(git -C "$W" rev-parse HEAD)
+wait_log "event=reconcile_done commit=${C3:0:12} result=succeeded" 1 60
+sleep 1
+P1=$(awk '{print $2}' "$T/inits" | sort -u | wc -l)
+[ "$P1" = 3 ] || fail "$P1 children after one commit (expected 3)"
+stop_watch
+ok "--poll on a local repository forks a pass only when a ref moved ($P0 children idle, $P1 after a commit)"
+
 # the parent dies (SIGKILL: no chance to clean up) while a child applies:
 # the port goes with the parent, not with the child
 start_watch
-split_deployment "$W" fork-ep blue 1
-commit "$W" "3 scale down"
+split_deployment "$W" fork-ep blue 2
+commit "$W" "4 scale up"
 wait_log "event=step_start endpoint=fork-ep deployment=blue step=1/1" 1 30
 CPID=$(child_of "$WPID")
 BG_PIDS+=("$CPID")

@@ -6,7 +6,8 @@
  * child killed by a signal, a stop forwarded as SIGTERM (SIGHUP left to
  * the parent), and the
  * sockets the child must not keep open. Then a child's outcome merged
- * into the metrics.
+ * into the metrics, and the refs' stamp that lets a local --poll skip
+ * the fork when no ref moved.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -461,6 +462,66 @@ child__outcome_merged_into_metrics(void **state)
 	assert_string_equal(amlops_err_last(), "");
 }
 
+/* ------------------------------------------------------------------ */
+/* The refs' stamp a local --poll compares before forking a pass */
+
+static void
+put(const char *dir, const char *name, const char *text)
+{
+	char *path = amlops_xasprintf("%s/%s", dir, name);
+	char *tmp = amlops_xasprintf("%s.tmp", path);
+	FILE *f = fopen(tmp, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	/* as git does: a new file renamed over the old one */
+	assert_int_equal(rename(tmp, path), 0);
+	free(path);
+	free(tmp);
+}
+
+static void
+child__refs_stamp_changes_with_a_ref_only(void **state)
+{
+	char dir[] = "/tmp/amlops-test-stamp.XXXXXX", cmd[96];
+	uint64_t s0, s1;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(
+	    cmd, sizeof(cmd), "mkdir -p %s/refs/heads %s/refs/notes", dir, dir);
+	assert_int_equal(system(cmd), 0);
+	put(dir, "HEAD", "ref: refs/heads/main\n");
+	put(dir, "refs/heads/main", H1 "\n");
+	s0 = amlops_watch_refs_stamp(dir);
+	assert_true(s0 == amlops_watch_refs_stamp(dir));
+	/* lock files, notes and amlops' applied refs do not count */
+	put(dir, "refs/heads/main.lock", H2 "\n");
+	put(dir, "refs/notes/amlops", H2 "\n");
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/refs/amlops/applied", dir);
+	assert_int_equal(system(cmd), 0);
+	put(dir, "refs/amlops/applied/local", H2 "\n");
+	assert_true(s0 == amlops_watch_refs_stamp(dir));
+	/* a branch moves */
+	put(dir, "refs/heads/main", H2 "\n");
+	s1 = amlops_watch_refs_stamp(dir);
+	assert_true(s1 != s0);
+	/* a tag, packed refs, HEAD */
+	snprintf(cmd, sizeof(cmd), "mkdir -p %s/refs/tags", dir);
+	assert_int_equal(system(cmd), 0);
+	put(dir, "refs/tags/v1", H1 "\n");
+	assert_true(amlops_watch_refs_stamp(dir) != s1);
+	s1 = amlops_watch_refs_stamp(dir);
+	put(dir, "packed-refs", H1 " refs/heads/old\n");
+	assert_true(amlops_watch_refs_stamp(dir) != s1);
+	s1 = amlops_watch_refs_stamp(dir);
+	put(dir, "HEAD", "ref: refs/heads/other\n");
+	assert_true(amlops_watch_refs_stamp(dir) != s1);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -472,6 +533,7 @@ main(void)
 	    cmocka_unit_test(child__stop_is_forwarded_and_sighup_ignored),
 	    cmocka_unit_test(child__closes_inherited_sockets_only),
 	    cmocka_unit_test(child__outcome_merged_into_metrics),
+	    cmocka_unit_test(child__refs_stamp_changes_with_a_ref_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
