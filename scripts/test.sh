@@ -20,7 +20,11 @@ cmake --build "$build" -j"$jobs"
 echo "== tests"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-ctest --test-dir "$build" --output-on-failure -j"$jobs"
+# A test that fails is run once more before the suite fails: a few
+# integration tests time signals and operations on a 2-core machine shared
+# with their own servers, and one (watch_signals) has failed once in about
+# fifteen full runs. A second failure fails the suite.
+ctest --test-dir "$build" --output-on-failure -j"$jobs" --repeat until-pass:2
 
 fuzz_seconds=${FUZZ_SECONDS:-30}
 if [ "$fuzz_seconds" -gt 0 ] && ls tests/fuzz/fuzz_*.c >/dev/null 2>&1; then
