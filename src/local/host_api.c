@@ -924,6 +924,32 @@ done:
 	return error;
 }
 
+/*
+ * The instance count a deployment body's `sku.capacity` asks for into
+ * `*capacity` (left as it is when absent); -1 with a 400 answered when it
+ * is not an integer from 1 to 20.
+ */
+static int
+sku_capacity(const cJSON *body, int *capacity, struct host_resp *r)
+{
+	const cJSON *sku = cJSON_GetObjectItem(body, "sku"), *v;
+
+	if (!sku || cJSON_IsNull(sku))
+		return 0;
+	v = cJSON_GetObjectItem(sku, "capacity");
+	if (!cJSON_IsObject(sku) ||
+	    (v &&
+	        (!cJSON_IsNumber(v) || v->valueint < 1 || v->valueint > 20))) {
+		host_resp_error(r, 400, "BadArgument", "sku.capacity",
+		    "'sku.capacity' (the instance count) must be an integer "
+		    "from 1 to 20");
+		return -1;
+	}
+	if (v)
+		*capacity = v->valueint;
+	return 0;
+}
+
 static void
 deployment_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
     cJSON *ep, const char *name, struct host_resp *r)
@@ -978,20 +1004,8 @@ deployment_put(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 		    ct);
 		goto done;
 	}
-	sku = cJSON_GetObjectItem(body, "sku");
-	if (sku && !cJSON_IsNull(sku)) {
-		v = cJSON_GetObjectItem(sku, "capacity");
-		if (!cJSON_IsObject(sku) ||
-		    (v && (!cJSON_IsNumber(v) || v->valueint < 1 ||
-		              v->valueint > 20))) {
-			host_resp_error(r, 400, "BadArgument", "sku.capacity",
-			    "'sku.capacity' (the instance count) must be an "
-			    "integer from 1 to 20");
-			goto done;
-		}
-		if (v)
-			capacity = v->valueint;
-	}
+	if (sku_capacity(body, &capacity, r) < 0)
+		goto done;
 	cc = cJSON_GetObjectItem(bprops, "codeConfiguration");
 	if (!cJSON_IsObject(cc) ||
 	    !cJSON_IsString(cJSON_GetObjectItem(cc, "codeId")) ||
@@ -1187,7 +1201,7 @@ static void
 deployment_patch(struct amlops_host *h, const struct host_req *req, cJSON *ws,
     cJSON *ep, cJSON *dep, struct host_resp *r)
 {
-	cJSON *body, *sku, *v, *res;
+	cJSON *body, *v, *res;
 	int capacity = -1;
 
 	if (ep_busy(ep, r))
@@ -1196,20 +1210,8 @@ deployment_patch(struct amlops_host *h, const struct host_req *req, cJSON *ws,
 		return;
 	if (check_string_map(cJSON_GetObjectItem(body, "tags"), "tags", r) < 0)
 		goto done;
-	sku = cJSON_GetObjectItem(body, "sku");
-	if (sku && !cJSON_IsNull(sku)) {
-		v = cJSON_GetObjectItem(sku, "capacity");
-		if (!cJSON_IsObject(sku) ||
-		    (v && (!cJSON_IsNumber(v) || v->valueint < 1 ||
-		              v->valueint > 20))) {
-			host_resp_error(r, 400, "BadArgument", "sku.capacity",
-			    "'sku.capacity' (the instance count) must be an "
-			    "integer from 1 to 20");
-			goto done;
-		}
-		if (v)
-			capacity = v->valueint;
-	}
+	if (sku_capacity(body, &capacity, r) < 0)
+		goto done;
 	res = host_json_obj(dep, "resource");
 	if ((v = cJSON_GetObjectItem(body, "tags")))
 		host_json_set(res, "tags", cJSON_Duplicate(v, 1));
