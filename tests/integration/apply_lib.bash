@@ -38,21 +38,7 @@ fail() {
 	exit 1
 }
 
-ok() {
-	STEP=$((STEP + 1))
-	echo "ok $STEP - $*"
-}
-
-stop_pid() {
-	local pid=$1 sig=${2:-TERM} i
-	kill "-$sig" "$pid" 2>/dev/null || return 0
-	for i in $(seq 150); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 stop_host() {
 	[ -n "$HOST_PID" ] || return 0
