@@ -22,42 +22,7 @@
 #include "amlops/spec.h"
 #include "amlops/util.h"
 
-struct repo {
-	char dir[64];
-};
-
-static void
-sh(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
-
-/* The first line of a command's output, malloc'd. */
-static char *
-sh_out(const char *fmt, ...)
-{
-	char cmd[4096], line[4096] = "";
-	va_list ap;
-	FILE *p;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (!(p = popen(cmd, "r")))
-		fail_msg("popen: %s", cmd);
-	if (!fgets(line, sizeof(line), p))
-		line[0] = '\0';
-	pclose(p);
-	line[strcspn(line, "\n")] = '\0';
-	return strdup(line);
-}
+#include "testrepo.h"
 
 /* Writes `text` to DIR/path, making folders. */
 static void

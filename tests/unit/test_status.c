@@ -19,43 +19,7 @@
 #include "amlops/status.h"
 #include "amlops/util.h"
 
-/* A temporary git repository driven by the git command. */
-struct repo {
-	char dir[64];
-};
-
-static void
-sh(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (system(cmd) != 0)
-		fail_msg("command failed: %s", cmd);
-}
-
-/* The first line of a command's output, malloc'd. */
-static char *
-sh_out(const char *fmt, ...)
-{
-	char cmd[2048], line[4096] = "";
-	va_list ap;
-	FILE *p;
-
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	if (!(p = popen(cmd, "r")))
-		fail_msg("popen: %s", cmd);
-	if (!fgets(line, sizeof(line), p))
-		line[0] = '\0';
-	pclose(p);
-	line[strcspn(line, "\n")] = '\0';
-	return strdup(line);
-}
+#include "testrepo.h"
 
 static int
 repo_setup(void **state)
