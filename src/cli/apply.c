@@ -23,6 +23,7 @@
 #include "amlops/status.h"
 #include "amlops/util.h"
 #include "cli/cli.h"
+#include "cli/reconcile.h"
 #include "cli/target.h"
 
 static const char apply_usage[] =
@@ -45,33 +46,6 @@ static const char apply_usage[] =
     "\n"
     "On SIGINT or SIGTERM the step in flight finishes, no other starts,\n"
     "and the rest are recorded as not started; apply again to finish.\n";
-
-/* "90s", "20m", "1h", "500ms", "45" (seconds) into milliseconds. */
-static int
-parse_duration(const char *s, int64_t *out)
-{
-	char *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || end == s || v <= 0)
-		return -1;
-	if (!strcmp(end, "") || !strcmp(end, "s"))
-		v *= 1000;
-	else if (!strcmp(end, "ms"))
-		;
-	else if (!strcmp(end, "m"))
-		v *= 60000;
-	else if (!strcmp(end, "h"))
-		v *= 3600000;
-	else
-		return -1;
-	if (v < 1 || v > 7 * 24 * 3600000.0)
-		return -1;
-	*out = (int64_t)v;
-	return 0;
-}
 
 struct backend_ctx {
 	const char *target;
@@ -314,7 +288,8 @@ cmd_apply(int argc, char **argv, struct cli_ctx *ctx)
 			aopts.flags |= AMLOPS_APPLY_ALL;
 			break;
 		case 'T':
-			if (parse_duration(optarg, &aopts.step_timeout_ms) < 0)
+			if (cli_loop_duration(optarg, &aopts.step_timeout_ms) <
+			    0)
 				return cli_usage_error(apply_usage,
 				    "apply: --timeout '%s' is not a duration "
 				    "(e.g. 90s, 20m, 1h)",
