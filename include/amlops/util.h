@@ -85,6 +85,12 @@ void amlops_time_rfc3339(char out[32], int64_t wall_ms);
  */
 int64_t amlops_clamp_i64(double d, int64_t lo, int64_t hi);
 
+/*
+ * Whether `rel` is a clean relative path, safe to join under a folder:
+ * not empty, not absolute, no empty, "." or ".." part, no trailing '/'.
+ */
+int amlops_relpath_ok(const char *rel);
+
 /* Fills `out` with `len` bytes from the kernel's random source. */
 int amlops_random(void *out, size_t len);
 /* A random (v4) UUID, 36 characters and NUL. */

@@ -832,28 +832,6 @@ amlops_blob_url_split(char **container, char **path,
 }
 
 static int
-rel_ok(const char *rel)
-{
-	const char *p = rel;
-
-	if (*rel == '\0' || *rel == '/')
-		return 0;
-	while (*p) {
-		size_t n = strcspn(p, "/");
-
-		if (n == 0 || (n == 2 && strncmp(p, "..", 2) == 0) ||
-		    (n == 1 && *p == '.'))
-			return 0;
-		p += n;
-		if (*p == '/')
-			p++;
-		if (*p == '\0' && p[-1] == '/')
-			return 0;
-	}
-	return 1;
-}
-
-static int
 save(struct amlops_blob_client *c, const char *container, const char *name,
     const char *dest, const char *rel, uint64_t *total, uint64_t max_bytes)
 {
@@ -861,7 +839,7 @@ save(struct amlops_blob_client *c, const char *container, const char *name,
 	char *file = NULL, *dir = NULL, *slash;
 	int error;
 
-	if (!rel_ok(rel))
+	if (!amlops_relpath_ok(rel))
 		return amlops_err_set(AMLOPS_EINVALID,
 		    "blob '%s/%s': refusing to write outside '%s'", container,
 		    name, dest);

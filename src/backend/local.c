@@ -30,33 +30,13 @@ struct write_ctx {
 };
 
 static int
-rel_ok(const char *rel)
-{
-	const char *p = rel;
-
-	if (*rel == '/')
-		return 0;
-	while (*p) {
-		size_t n = strcspn(p, "/");
-
-		if (n == 0 || (n == 2 && strncmp(p, "..", 2) == 0) ||
-		    (n == 1 && *p == '.'))
-			return 0;
-		p += n;
-		if (*p == '/')
-			p++;
-	}
-	return 1;
-}
-
-static int
 write_one(void *arg, const char *rel, const struct amlops_buf *data)
 {
 	struct write_ctx *w = arg;
 	char *file, *dir, *slash;
 	int error;
 
-	if (*rel && !rel_ok(rel))
+	if (*rel && !amlops_relpath_ok(rel))
 		return amlops_err_set(AMLOPS_EINVALID,
 		    "'%s': refusing a path that leaves the asset", rel);
 	file = *rel ? amlops_xasprintf("%s/%s/%s", w->root, w->base, rel)

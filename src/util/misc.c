@@ -35,6 +35,28 @@ amlops_time_rfc3339(char out[32], int64_t wall_ms)
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+int
+amlops_relpath_ok(const char *rel)
+{
+	const char *p = rel;
+
+	if (*rel == '\0' || *rel == '/')
+		return 0;
+	while (*p) {
+		size_t n = strcspn(p, "/");
+
+		if (n == 0 || (n == 2 && strncmp(p, "..", 2) == 0) ||
+		    (n == 1 && *p == '.'))
+			return 0;
+		p += n;
+		if (*p == '/')
+			p++;
+		if (*p == '\0' && p[-1] == '/')
+			return 0;
+	}
+	return 1;
+}
+
 int64_t
 amlops_clamp_i64(double d, int64_t lo, int64_t hi)
 {

@@ -100,6 +100,21 @@ util__consttime_streq(void **state)
 	assert_false(amlops_consttime_streq("", "x"));
 }
 
+static void
+util__relpath_ok_refuses_escapes(void **state)
+{
+	assert_true(amlops_relpath_ok("model.pkl"));
+	assert_true(amlops_relpath_ok("model/sub/model.pkl"));
+	assert_true(amlops_relpath_ok("a..b/.hidden"));
+	assert_false(amlops_relpath_ok(""));
+	assert_false(amlops_relpath_ok("/etc/passwd"));
+	assert_false(amlops_relpath_ok("../x"));
+	assert_false(amlops_relpath_ok("a/../../x"));
+	assert_false(amlops_relpath_ok("a/./b"));
+	assert_false(amlops_relpath_ok("a//b"));
+	assert_false(amlops_relpath_ok("a/"));
+}
+
 int
 main(void)
 {
@@ -111,6 +126,7 @@ main(void)
 	    cmocka_unit_test(util__uuid_has_v4_shape),
 	    cmocka_unit_test(util__atomic_write_replaces_whole_file),
 	    cmocka_unit_test(util__consttime_streq),
+	    cmocka_unit_test(util__relpath_ok_refuses_escapes),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
